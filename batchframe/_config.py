@@ -1,0 +1,96 @@
+"""Defaults, policies, and the one place that reads environment variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "ChunkPolicy",
+    "EnvSettings",
+    "PollPolicy",
+    "RetryPolicy",
+    "read_env",
+]
+
+DEFAULT_BASE_URL = "https://api.x.ai/v1"
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_MAX_RETRIES = 5
+
+#: The API's limit on one request (and, in older docs, on one add call).
+MAX_REQUEST_BYTES = 25 * 1024 * 1024
+#: Request IDs longer than this are refused before sending (the API documents no limit).
+MAX_ID_LENGTH = 256
+#: Page size used when walking requests and results (the API's maximum).
+PAGE_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When and how long to retry a failed call.
+
+    Backoff is capped exponential with full jitter: ``uniform(0, min(max_delay, initial * 2**n))``,
+    but never less than a server's ``Retry-After``.
+    """
+
+    max_retries: int = DEFAULT_MAX_RETRIES
+    initial_delay: float = 0.5
+    max_delay: float = 8.0
+    retry_statuses: frozenset[int] = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class ChunkPolicy:
+    """How requests are split into add calls and how fast the calls go.
+
+    ``max_bytes`` stays well under the 25 MB body limit; ``calls_per_30s`` paces add calls to the
+    account's budget (the API has published both 100 and 1000 per 30 s; 100 is the safe default).
+    """
+
+    max_rows: int = 10_000
+    max_bytes: int = 8 * 1024 * 1024
+    calls_per_30s: float = 100.0
+    concurrency: int = 4
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """How often ``Job.wait`` polls: starts at ``initial``, grows by ``factor`` up to ``maximum``."""
+
+    initial: float = 0.5
+    factor: float = 1.5
+    maximum: float = 15.0
+
+
+@dataclass(frozen=True)
+class EnvSettings:
+    api_key: str | None
+    base_url: str | None
+    allow_insecure: bool
+    progress_disabled: bool
+    manifest_dir: str | None
+
+
+def read_env(environ: Mapping[str, str] | None = None) -> EnvSettings:
+    """Read every environment variable batchframe looks at, in one place.
+
+    - ``XAI_API_KEY``: the API key.
+    - ``XAI_BASE_URL``: the API base URL (default ``https://api.x.ai/v1``).
+    - ``BATCHFRAME_ALLOW_INSECURE=1``: allow sending a key over plain HTTP to a non-loopback host.
+    - ``BATCHFRAME_DISABLE_PROGRESS=1``: no progress bars.
+    - ``BATCHFRAME_HOME``: where manifests live (default ``./.batchframe``).
+    """
+    env = os.environ if environ is None else environ
+
+    def flag(name: str) -> bool:
+        return env.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+    return EnvSettings(
+        api_key=env.get("XAI_API_KEY") or None,
+        base_url=env.get("XAI_BASE_URL") or None,
+        allow_insecure=flag("BATCHFRAME_ALLOW_INSECURE"),
+        progress_disabled=flag("BATCHFRAME_DISABLE_PROGRESS"),
+        manifest_dir=env.get("BATCHFRAME_HOME") or None,
+    )

@@ -1,0 +1,191 @@
+"""One exception tree for batchframe.
+
+::
+
+    BatchframeError
+     +-- APIError                       anything that went wrong talking to the API
+     |    +-- APIConnectionError        no response: refused, reset, dropped, DNS ...
+     |    |    +-- APITimeoutError      no response in time
+     |    +-- APIStatusError            a response with a bad status
+     |         +-- BadRequestError         400
+     |         +-- AuthenticationError     401
+     |         +-- PermissionDeniedError   403
+     |         +-- NotFoundError           404
+     |         +-- ConflictError           412 (same request ID, different content)
+     |         +-- PayloadTooLargeError    413
+     |         +-- UnprocessableError      422
+     |         +-- RateLimitError          429
+     |         +-- ServerError             5xx
+     +-- WaitTimeoutError               job.wait(timeout=...) ran out; carries the last Batch
+     +-- ManifestConflictError          (also a ValueError) a different frame under a known name
+
+Input problems found before anything is sent are plain ``ValueError`` (with a message that
+names the offending values), so they read naturally in a notebook.
+
+No error ever carries the API key: messages are built from the method, the path, the status and
+the server's own ``code``/``error`` text, and :func:`redact` scrubs anything key-shaped anyway.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "BatchframeError",
+    "ConflictError",
+    "ManifestConflictError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ServerError",
+    "UnprocessableError",
+    "WaitTimeoutError",
+    "redact",
+    "status_error_class",
+]
+
+# xai- keys, Bearer tokens: anything that looks like a credential is cut from error text.
+_KEY_PATTERNS = (
+    re.compile(r"xai-[A-Za-z0-9_\-]{4,}"),
+    re.compile(r"(?i)(bearer\s+)[^\s\"',]+"),
+)
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """Return ``text`` with the given secrets and anything key-shaped replaced by ``***``.
+
+    >>> redact("Incorrect API key provided: xai-abc123456")
+    'Incorrect API key provided: ***'
+    """
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    text = _KEY_PATTERNS[0].sub("***", text)
+    text = _KEY_PATTERNS[1].sub(r"\1***", text)
+    return text
+
+
+class BatchframeError(Exception):
+    """The root of every error batchframe raises on purpose."""
+
+
+class APIError(BatchframeError):
+    """A call to the Batch API failed."""
+
+    def __init__(self, message: str, *, method: str | None = None, path: str | None = None) -> None:
+        self.message = redact(message)
+        self.method = method
+        self.path = path
+        super().__init__(self.message)
+
+
+class APIConnectionError(APIError):
+    """No response came back (connection refused, reset, dropped)."""
+
+
+class APITimeoutError(APIConnectionError):
+    """No response came back within the timeout."""
+
+
+class APIStatusError(APIError):
+    """The server answered with a 4xx or 5xx status."""
+
+    status_code: int = 0
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        status_code: int,
+        code: str | None = None,
+        error: str | None = None,
+        method: str | None = None,
+        path: str | None = None,
+        body: Any = None,
+    ) -> None:
+        self.status_code = status_code
+        self.code = redact(code) if code else code
+        self.error = redact(error) if error else error
+        self.body = body
+        if message is None:
+            where = f"{method} {path}" if method and path else (path or "request")
+            detail = self.error or self.code or "no message"
+            message = f"{where} failed with {status_code}: {detail}"
+        super().__init__(message, method=method, path=path)
+
+
+class BadRequestError(APIStatusError):
+    """400: the request was invalid (also: an unknown API key, as xAI answers)."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: no credentials were presented."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: not allowed (for example adding to a cancelled batch)."""
+
+
+class NotFoundError(APIStatusError):
+    """404: no such batch (or it belongs to another team)."""
+
+
+class ConflictError(APIStatusError):
+    """412: a request ID is already in the batch with different content."""
+
+
+class PayloadTooLargeError(APIStatusError):
+    """413: the request body is over the size limit."""
+
+
+class UnprocessableError(APIStatusError):
+    """422: the body could not be read as the expected shape."""
+
+
+class RateLimitError(APIStatusError):
+    """429: a rate limit was hit; ``retry_after`` holds the server's hint in seconds."""
+
+    retry_after: float | None = None
+
+
+class ServerError(APIStatusError):
+    """5xx: the server failed."""
+
+
+_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    412: ConflictError,
+    413: PayloadTooLargeError,
+    422: UnprocessableError,
+    429: RateLimitError,
+}
+
+
+def status_error_class(status_code: int) -> type[APIStatusError]:
+    """The exception class for an HTTP status (``ServerError`` for any 5xx)."""
+    if status_code >= 500:
+        return ServerError
+    return _STATUS_CLASSES.get(status_code, APIStatusError)
+
+
+class WaitTimeoutError(BatchframeError, TimeoutError):
+    """``Job.wait`` ran out of time; ``batch`` is the last state seen."""
+
+    def __init__(self, message: str, batch: Any = None) -> None:
+        self.batch = batch
+        super().__init__(message)
+
+
+class ManifestConflictError(BatchframeError, ValueError):
+    """``submit`` found a manifest with the same name but a different frame or settings."""
