@@ -67,7 +67,12 @@ class _Wire(BaseModel):
 
 class _Timed(_Wire):
     @field_validator(
-        "create_time", "expire_time", "cancel_time", "finish_time", mode="before", check_fields=False
+        "create_time",
+        "expire_time",
+        "cancel_time",
+        "finish_time",
+        mode="before",
+        check_fields=False,
     )
     @classmethod
     def _time(cls, value: Any) -> dt.datetime | None:
