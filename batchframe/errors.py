@@ -16,6 +16,7 @@
      |         +-- UnprocessableError      422
      |         +-- RateLimitError          429
      |         +-- ServerError             5xx
+     |    +-- UploadError               submit's upload stopped part-way; rerunning resumes
      +-- WaitTimeoutError               job.wait(timeout=...) ran out; carries the last Batch
      +-- ManifestConflictError          (also a ValueError) a different frame under a known name
 
@@ -47,6 +48,7 @@ __all__ = [
     "RateLimitError",
     "ServerError",
     "UnprocessableError",
+    "UploadError",
     "WaitTimeoutError",
     "redact",
     "status_error_class",
@@ -177,6 +179,19 @@ def status_error_class(status_code: int) -> type[APIStatusError]:
     if status_code >= 500:
         return ServerError
     return _STATUS_CLASSES.get(status_code, APIStatusError)
+
+
+class UploadError(APIError):
+    """``submit`` could not add every chunk; ``batch_id`` and ``rows_done`` say how far it got.
+
+    The cause (``__cause__``) is the error of the chunk that failed. Rerunning the same
+    ``submit`` reattaches to the batch and adds only the missing requests.
+    """
+
+    def __init__(self, message: str, *, batch_id: str, rows_done: int) -> None:
+        self.batch_id = batch_id
+        self.rows_done = rows_done
+        super().__init__(message)
 
 
 class WaitTimeoutError(BatchframeError, TimeoutError):

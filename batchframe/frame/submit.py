@@ -1,0 +1,273 @@
+"""``bf.submit``: encode a frame, create (or reattach to) a batch, upload in chunks, return a Job.
+
+Order matters: everything is validated and encoded before any call; the manifest is written as
+soon as the batch exists, so a kernel that dies mid-upload leaves enough behind for the same
+``submit`` to reattach and add only what the server does not list yet.
+
+>>> job = bf.submit(df, prompt="review", model="grok-4.3", name="reviews-v1")  # doctest: +SKIP
+>>> job.batch_id                                                             # doctest: +SKIP
+'batch_...'
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pathlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import orjson
+
+from batchframe._config import PAGE_LIMIT, ChunkPolicy
+from batchframe.client import Client
+from batchframe.errors import ManifestConflictError, NotFoundError
+from batchframe.frame.manifest import (
+    Manifest,
+    check_fingerprint,
+    load_manifest,
+    manifest_path,
+    write_manifest,
+)
+from batchframe.frame.upload import CallLimiter, Encoded, upload_requests
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from batchframe.frame.job import Job
+
+__all__ = ["listed_request_ids", "submit"]
+
+logger = logging.getLogger("batchframe")
+
+
+def submit(
+    df: pd.DataFrame,
+    *,
+    prompt: str | None = None,
+    template: str | None = None,
+    messages: str | None = None,
+    system: str | None = None,
+    model: str,
+    id_column: str | None = None,
+    response_model: Any = None,
+    on_null: str = "error",
+    name: str | None = None,
+    client: Client | None = None,
+    progress: bool = True,
+    chunk_rows: int | None = None,
+    chunk_bytes: int | None = None,
+    calls_per_30s: float | None = None,
+    concurrency: int | None = None,
+    manifest_dir: str | os.PathLike[str] | None = None,
+    **params: Any,
+) -> Job:
+    """Submit one request per row of ``df`` as a batch and return its :class:`~batchframe.Job`.
+
+    Encoding arguments are those of :func:`~batchframe.to_requests`. Every input problem is a
+    ``ValueError`` raised before anything is sent. Rerunning with the same ``name`` (default: one
+    derived from the frame and settings) and the same frame reattaches to the batch and adds only
+    missing requests; the same name with a different frame raises
+    :class:`~batchframe.ManifestConflictError`. Returns at once; ``job.wait()`` follows it.
+
+    >>> job = bf.submit(df, template="Sentiment of: {review}", model="grok-4.3")  # doctest: +SKIP
+    >>> job.wait(); out = job.results()                                          # doctest: +SKIP
+    """
+    from batchframe.frame.encode import encode_requests
+    from batchframe.frame.job import Job
+
+    _check_knobs(chunk_rows, chunk_bytes, calls_per_30s, concurrency)
+    encoding: dict[str, Any] = {
+        "prompt": prompt,
+        "template": template,
+        "messages": messages,
+        "system": system,
+        "model": model,
+        "id_column": id_column,
+        "response_model": response_model,
+        "on_null": on_null,
+        **params,
+    }
+    encoded = encode_requests(df, **encoding)
+    if len(encoded) == 0:
+        raise ValueError(
+            "Nothing to submit: the frame has no rows"
+            + (" left after skipping null prompts." if len(encoded.skipped_ids) else ".")
+        )
+    owns_client = client is None
+    active = Client() if client is None else client
+    try:
+        manifest = _create_or_reattach(
+            active,
+            encoded,
+            name=name,
+            model=model,
+            id_column=id_column,
+            directory=manifest_dir,
+            send={
+                "chunk_rows": chunk_rows,
+                "chunk_bytes": chunk_bytes,
+                "concurrency": concurrency,
+                "progress": progress,
+                "limiter": CallLimiter(calls_per_30s or ChunkPolicy.calls_per_30s),
+            },
+        )
+    except BaseException:
+        if owns_client:
+            active.close()
+        raise
+    return Job(
+        manifest.batch_id,
+        client=active,
+        df=df,
+        ids=_ids_in_frame_order(len(df), encoded),
+        id_column=id_column,
+        skipped_ids=tuple(encoded.skipped_ids),
+        response_model=response_model,
+        name=manifest.name,
+        submit_kwargs=encoding,
+        owns_client=owns_client,
+    )
+
+
+def _check_knobs(
+    chunk_rows: int | None,
+    chunk_bytes: int | None,
+    calls_per_30s: float | None,
+    concurrency: int | None,
+) -> None:
+    for label, value in (
+        ("chunk_rows", chunk_rows),
+        ("chunk_bytes", chunk_bytes),
+        ("calls_per_30s", calls_per_30s),
+        ("concurrency", concurrency),
+    ):
+        if value is not None and (isinstance(value, bool) or not value > 0):
+            raise ValueError(f"{label} must be a positive number, got {value!r}")
+
+
+def _create_or_reattach(
+    client: Client,
+    encoded: Any,
+    *,
+    name: str | None,
+    model: str,
+    id_column: str | None,
+    directory: str | os.PathLike[str] | None,
+    send: dict[str, Any],
+) -> Manifest:
+    fingerprint = str(encoded.fingerprint())
+    name = name if name is not None else f"batchframe-{fingerprint[:8]}"
+    path = manifest_path(name, client.base_url, directory)
+    manifest = load_manifest(name, client.base_url, directory)
+    indices: np.ndarray | None = None
+    if manifest is not None:
+        check_fingerprint(manifest, fingerprint, path)
+        indices = _missing_indices(client, manifest, encoded, path)
+        logger.info(
+            "reattached to batch %s (%s); %d of %d requests to add",
+            manifest.batch_id,
+            name,
+            len(indices),
+            len(encoded),
+        )
+    else:
+        batch = client.create_batch(name)
+        manifest = Manifest(
+            batch_id=batch.batch_id,
+            name=name,
+            base_url=client.base_url,
+            model=model,
+            num_rows=len(encoded),
+            id_column=id_column,
+            fingerprint=fingerprint,
+        )
+        write_manifest(manifest, directory)  # before any add: a crash from here on resumes
+    return _upload(client, encoded, manifest, indices, directory, send)
+
+
+def _upload(
+    client: Client,
+    encoded: Encoded,
+    manifest: Manifest,
+    indices: np.ndarray | None,
+    directory: str | os.PathLike[str] | None,
+    send: dict[str, Any],
+) -> Manifest:
+    if indices is not None and len(indices) == 0:
+        if not manifest.upload_complete:
+            manifest = manifest.replace(upload_complete=True, rows_confirmed=len(encoded))
+            write_manifest(manifest, directory)
+        return manifest
+    already = 0 if indices is None else len(encoded) - len(indices)
+    state = {"manifest": manifest.replace(upload_complete=False, rows_confirmed=already)}
+
+    def record(rows_done: int, chunks_done: int, chunks_total: int) -> None:
+        state["manifest"] = state["manifest"].replace(
+            rows_confirmed=already + rows_done,
+            chunks_confirmed=chunks_done,
+            chunks_total=chunks_total,
+        )
+        write_manifest(state["manifest"], directory)
+
+    upload_requests(client, manifest.batch_id, encoded, indices=indices, on_chunk=record, **send)
+    done = state["manifest"].replace(upload_complete=True, rows_confirmed=len(encoded))
+    write_manifest(done, directory)
+    return done
+
+
+def _missing_indices(
+    client: Client, manifest: Manifest, encoded: Encoded, path: pathlib.Path
+) -> np.ndarray:
+    """Positions of the encoded items the server does not list yet (raises if the batch is gone)."""
+    try:
+        batch = client.get_batch(manifest.batch_id)
+    except NotFoundError as exc:
+        raise ManifestConflictError(
+            f"The manifest {path} points at batch {manifest.batch_id}, which {manifest.base_url} "
+            f"no longer has (404). Delete {path} or pass a new name= to start a fresh batch."
+        ) from exc
+    if batch.is_cancelled:
+        raise ManifestConflictError(
+            f"Batch {manifest.batch_id} (name {manifest.name!r}) was cancelled, so nothing more "
+            f"can be added to it. Use bf.attach({manifest.batch_id!r}) to read what it has; to "
+            f"submit again, pass a new name= or delete {path}."
+        )
+    if manifest.upload_complete and batch.num_requests == len(encoded):
+        return np.empty(0, dtype=np.int64)
+    listed = listed_request_ids(client, manifest.batch_id)
+    return np.fromiter(
+        (i for i, rid in enumerate(encoded.ids) if rid not in listed), dtype=np.int64
+    )
+
+
+def listed_request_ids(client: Client, batch_id: str) -> set[str]:
+    """Every request ID the server lists for ``batch_id`` (raw pages, no model per row).
+
+    >>> listed_request_ids(client, job.batch_id)  # doctest: +SKIP
+    {'0', '1', '2'}
+    """
+    ids: set[str] = set()
+    token: str | None = None
+    seen: set[str] = set()
+    while True:
+        page = orjson.loads(client.fetch_requests_page(batch_id, PAGE_LIMIT, token))
+        ids.update(
+            str(item["batch_request_id"]) for item in page.get("batch_request_metadata") or []
+        )
+        token = page.get("pagination_token") or None
+        if token is None or token in seen:
+            return ids
+        seen.add(token)
+
+
+def _ids_in_frame_order(n_rows: int, encoded: Any) -> list[str]:
+    """Request IDs of every input row in row order (skipped rows included, in order)."""
+    ids: list[str | None] = [None] * n_rows
+    for position, rid in zip(np.asarray(encoded.row_positions).tolist(), encoded.ids, strict=True):
+        ids[position] = rid
+    skipped: Sequence[str] = list(encoded.skipped_ids)
+    holes = [i for i, rid in enumerate(ids) if rid is None]
+    for position, rid in zip(holes, skipped, strict=True):
+        ids[position] = rid
+    return [str(rid) for rid in ids]
