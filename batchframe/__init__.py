@@ -44,6 +44,7 @@ _EXPORTS: dict[str, str] = {
     "RetryPolicy": "batchframe._config",
     "ServerError": "batchframe.errors",
     "UnprocessableError": "batchframe.errors",
+    "UploadError": "batchframe.errors",
     "WaitTimeoutError": "batchframe.errors",
     "attach": "batchframe.frame.job",
     "serve": "batchframe.server.runner",
@@ -72,6 +73,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         RateLimitError,
         ServerError,
         UnprocessableError,
+        UploadError,
         WaitTimeoutError,
     )
     from batchframe.frame.encode import to_requests
