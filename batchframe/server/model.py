@@ -1,0 +1,211 @@
+"""The simulated model: answers each request the way the batch API would, deterministically.
+
+- ``chat_get_completion`` and ``responses`` both come back as ``chat_get_completion``
+  (a ``chat.completion`` object), as on xAI. The content is the text of the last user message,
+  verbatim; with a ``json_schema`` response format it is a JSON instance of the schema.
+- usage counts about 4 characters a token; ``cost_in_usd_ticks`` (1 tick = 1e-10 USD) comes from
+  :data:`PRICES`, which are SIMULATED prices, not xAI's.
+- Request errors the real API reports at run time fail the request with an error string.
+
+>>> ok, item = simulate("r1", "chat_get_completion",
+...                     {"model": "grok-4.3", "messages": [{"role": "user", "content": "hi"}]})
+>>> ok, orjson.loads(item)["batch_result"]["response"]["chat_get_completion"]["choices"][0][
+...     "message"]["content"]
+(True, 'hi')
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+import orjson
+
+from batchframe.server.schema_instance import instance_for
+
+__all__ = ["DEFAULT_PRICE", "PRICES", "SUPPORTED_KINDS", "TEXT_KINDS", "simulate"]
+
+TEXT_KINDS = ("chat_get_completion", "responses")
+SUPPORTED_KINDS = (
+    *TEXT_KINDS,
+    "image_generation",
+    "image_edit",
+    "video_generation",
+    "video_extension",
+)
+
+#: SIMULATED prices in USD per million tokens: (input, output incl. reasoning). Not xAI's prices.
+PRICES: dict[str, tuple[float, float]] = {
+    "grok-4.3": (1.00, 4.00),
+    "grok-4.20-0309-reasoning": (2.00, 8.00),
+    "grok-4.20-0309-non-reasoning": (2.00, 8.00),
+    "grok-4.20-multi-agent-0309": (3.00, 12.00),
+    "grok-4": (3.00, 15.00),
+    "grok-3-mini": (0.30, 0.50),
+}
+#: The simulated price of any model not in :data:`PRICES`.
+DEFAULT_PRICE = (1.00, 4.00)
+_REASONING_TOKENS = {"none": 0, "low": 24, "medium": 48, "high": 96}
+_FINGERPRINT = "fp_batchframe_local"
+
+
+class RequestFailed(Exception):
+    """The request fails at run time with this message as its result error."""
+
+
+def simulate(
+    rid: str,
+    kind: str,
+    body: dict[str, Any],
+    *,
+    fail_rate: float = 0.0,
+    rng: random.Random | None = None,
+    now: float | None = None,
+) -> tuple[bool, bytes]:
+    """Run one request; return (succeeded, the result item as JSON bytes)."""
+    try:
+        if kind not in TEXT_KINDS:
+            raise RequestFailed(f"Request kind {kind} is not supported by the local batch server")
+        if fail_rate > 0 and (rng or random).random() < fail_rate:
+            raise RequestFailed("Simulated failure (fail_rate): the model could not complete")
+        completion = _complete(kind, body, rng, time.time() if now is None else now)
+    except RequestFailed as exc:
+        return False, _error_item(rid, str(exc))
+    except Exception as exc:  # a body shape the simulation does not understand
+        return False, _error_item(rid, f"The local model could not process this request: {exc}")
+    item = {
+        "batch_request_id": rid,
+        "batch_result": {"response": {"chat_get_completion": completion}},
+    }
+    return True, orjson.dumps(item)
+
+
+def _error_item(rid: str, message: str) -> bytes:
+    return orjson.dumps({"batch_request_id": rid, "batch_result": {"error": message}})
+
+
+def _complete(
+    kind: str, body: dict[str, Any], rng: random.Random | None, now: float
+) -> dict[str, Any]:
+    model = str(body.get("model", ""))
+    limit = _max_tokens(body)
+    _check_temperature(body.get("temperature"))
+    prompt_chars, user_text = _read_prompt(kind, body)
+    content = _answer(body, user_text)
+    finish = "stop"
+    if limit is not None and (len(content) + 3) // 4 > limit:
+        content, finish = content[: limit * 4], "length"
+    prompt_tokens = max(1, (prompt_chars + 3) // 4)
+    completion_tokens = (len(content) + 3) // 4
+    effort = body.get("reasoning_effort")
+    reasoning = _REASONING_TOKENS.get(effort, 32) if isinstance(effort, str) else 0
+    price_in, price_out = PRICES.get(model, DEFAULT_PRICE)
+    # USD per million tokens -> ticks (1e-10 USD) per token is price * 1e4.
+    ticks = round(
+        prompt_tokens * price_in * 1e4 + (completion_tokens + reasoning) * price_out * 1e4
+    )
+    bits = (rng or random).getrandbits(128)
+    return {
+        "id": f"{bits:032x}_local",
+        "object": "chat.completion",
+        "created": int(now),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content, "refusal": None},
+                "finish_reason": finish,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens + reasoning,
+            "prompt_tokens_details": {
+                "text_tokens": prompt_tokens,
+                "audio_tokens": 0,
+                "image_tokens": 0,
+                "cached_tokens": 0,
+            },
+            "completion_tokens_details": {
+                "reasoning_tokens": reasoning,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
+            "num_sources_used": 0,
+            "cost_in_usd_ticks": ticks,
+        },
+        "system_fingerprint": _FINGERPRINT,
+    }
+
+
+def _max_tokens(body: dict[str, Any]) -> int | None:
+    for name in ("max_completion_tokens", "max_tokens", "max_output_tokens"):
+        value = body.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RequestFailed(f"Invalid {name}: expected an integer but got {value!r}")
+        if value <= 0:
+            raise RequestFailed(
+                f"Maximum number of tokens {name} must be positive but {name} = {value}"
+            )
+        return value
+    return None
+
+
+def _check_temperature(value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 2:
+        raise RequestFailed(f"temperature must be between 0 and 2 but temperature = {value!r}")
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            part["text"]
+            for part in content
+            if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )
+    return ""
+
+
+def _read_prompt(kind: str, body: dict[str, Any]) -> tuple[int, str]:
+    """(characters in all messages, text of the last user message)."""
+    if kind == "responses":
+        raw = body.get("input")
+        messages = [{"role": "user", "content": raw}] if isinstance(raw, str) else raw
+        extra = len(body["instructions"]) if isinstance(body.get("instructions"), str) else 0
+    else:
+        messages, extra = body.get("messages"), 0
+    if not isinstance(messages, list):
+        raise RequestFailed("messages must be a list of messages")
+    chars, last_user = extra, ""
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        text = _text_of(message.get("content"))
+        chars += len(text)
+        if message.get("role", "user") == "user":
+            last_user = text
+    return chars, last_user
+
+
+def _answer(body: dict[str, Any], user_text: str) -> str:
+    fmt = body.get("response_format")
+    if fmt is None and isinstance(body.get("text"), dict):
+        fmt = body["text"].get("format")  # the responses API puts it under text.format
+    if not isinstance(fmt, dict):
+        return user_text
+    if fmt.get("type") == "json_schema":
+        spec = fmt.get("json_schema", fmt)
+        schema = spec.get("schema", {}) if isinstance(spec, dict) else {}
+        return orjson.dumps(instance_for(schema, user_text)).decode()
+    if fmt.get("type") == "json_object":
+        return orjson.dumps({"text": user_text}).decode()
+    return user_text

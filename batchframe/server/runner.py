@@ -1,0 +1,143 @@
+"""Run the local batch server on a real socket with uvicorn (``bf.serve`` and the CLI).
+
+>>> import batchframe as bf
+>>> with bf.serve() as handle:                      # doctest: +SKIP
+...     client = bf.Client(api_key="any", base_url=handle.base_url)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import socket
+import threading
+import time
+from typing import Any
+
+import uvicorn
+
+from batchframe.server.app import BatchServer, DroppedConnection
+from batchframe.server.config import ServerConfig
+
+__all__ = ["ServerHandle", "run_forever", "serve"]
+
+
+def _not_a_drop(record: logging.LogRecord) -> bool:
+    """Hide uvicorn's traceback for connections the server drops on purpose."""
+    exc = record.exc_info[1] if record.exc_info else None
+    return not isinstance(exc, DroppedConnection)
+
+
+logging.getLogger("uvicorn.error").addFilter(_not_a_drop)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def _uvicorn(server: BatchServer, host: str, port: int) -> uvicorn.Server:
+    config = uvicorn.Config(
+        server.asgi,
+        host=host,
+        port=port,
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        interface="asgi3",
+        proxy_headers=False,
+        timeout_keep_alive=30,
+    )
+    return uvicorn.Server(config)
+
+
+def _config(db: str, config: ServerConfig | None, options: dict[str, Any]) -> ServerConfig:
+    if config is None:
+        return ServerConfig(db=db, **options)
+    return dataclasses.replace(config, **options)
+
+
+class ServerHandle:
+    """A running server: ``base_url`` (``http://127.0.0.1:PORT/v1``), ``stop()``."""
+
+    def __init__(self, server: BatchServer, host: str, port: int) -> None:
+        self.server = server
+        self.host = host
+        self.port = port
+        shown = f"[{host}]" if ":" in host else host
+        self.url = f"http://{shown}:{port}"
+        self.base_url = f"{self.url}/v1"
+        self._sock = _bind(host, port)
+        self.port = self._sock.getsockname()[1]
+        self.url = f"http://{shown}:{self.port}"
+        self.base_url = f"{self.url}/v1"
+        self._uvicorn = _uvicorn(server, host, self.port)
+        self._thread = threading.Thread(
+            target=self._uvicorn.run,
+            kwargs={"sockets": [self._sock]},
+            daemon=True,
+            name=f"batchframe-serve-{self.port}",
+        )
+
+    def _start(self, timeout: float = 10.0) -> None:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._uvicorn.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the local batch server did not start on {self.url}")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        """Stop serving, stop the engine, close the database (idempotent)."""
+        self._uvicorn.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(10.0)
+        self._sock.close()
+        self.server.close()
+
+    def __enter__(self) -> ServerHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"ServerHandle(base_url={self.base_url!r})"
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    db: str = ":memory:",
+    config: ServerConfig | None = None,
+    **options: Any,
+) -> ServerHandle:
+    """Start the local batch server in a daemon thread; return once it accepts connections.
+
+    ``port=0`` picks a free port. ``options`` are :class:`ServerConfig` fields
+    (``speed``, ``fail_rate``, ``keys``, ...).
+
+    >>> with serve(speed=1000) as handle:          # doctest: +SKIP
+    ...     print(handle.base_url)
+    http://127.0.0.1:54321/v1
+    """
+    handle = ServerHandle(BatchServer(_config(db, config, options)), host, port)
+    handle._start()
+    return handle
+
+
+def run_forever(host: str, port: int, config: ServerConfig) -> None:
+    """Serve in the foreground until Ctrl-C or SIGTERM (used by ``batchframe serve``)."""
+    server = BatchServer(config)
+    try:
+        _uvicorn(server, host, port).run(sockets=[_bind(host, port)])
+    finally:
+        server.close()

@@ -1,0 +1,311 @@
+"""SQLite state of the local batch server: batches, requests and their finished results.
+
+The store never sees HTTP. One connection, guarded by one lock; every statement is
+parameterised. Batch counters are kept up to date in the same transaction as the rows they count,
+so a poll reads one row. Each finished request keeps its result item as JSON bytes, so a results
+page is built by joining bytes.
+
+>>> s = Store(":memory:")
+>>> b = s.create_batch("team", "demo", key_id="k", now=0.0)
+>>> s.add_requests("team", b.batch_id, [("r1", "chat_get_completion", "m", b"{}")], now=0.0)
+1
+>>> s.get_batch("team", b.batch_id).num_pending
+1
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from batchframe.server.errors import NotFound, PermissionDenied, PreconditionFailed
+
+__all__ = ["STATE_NAMES", "BatchRow", "NewRequest", "Pending", "Store"]
+
+PENDING, SUCCEEDED, FAILED, CANCELLED = 1, 2, 3, 4
+STATE_NAMES = {
+    0: "unknown",
+    PENDING: "pending",
+    SUCCEEDED: "succeeded",
+    FAILED: "failed",
+    CANCELLED: "cancelled",
+}
+
+#: (batch_request_id, kind, model, canonical request JSON)
+NewRequest = tuple[str, str, str, bytes]
+#: (seq, batch_pk, batch_request_id, kind, canonical request JSON)
+Pending = tuple[int, int, str, str, bytes]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS batches (
+    pk INTEGER PRIMARY KEY,
+    batch_id TEXT NOT NULL UNIQUE,
+    team TEXT NOT NULL,
+    name TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    create_ts REAL NOT NULL,
+    cancel_ts REAL,
+    num_requests INTEGER NOT NULL DEFAULT 0,
+    num_pending INTEGER NOT NULL DEFAULT 0,
+    num_success INTEGER NOT NULL DEFAULT 0,
+    num_error INTEGER NOT NULL DEFAULT 0,
+    num_cancelled INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS ix_batches_team ON batches(team, pk);
+CREATE TABLE IF NOT EXISTS requests (
+    seq INTEGER PRIMARY KEY,
+    batch_pk INTEGER NOT NULL,
+    rid TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    model TEXT NOT NULL,
+    canon BLOB NOT NULL,
+    state INTEGER NOT NULL,
+    create_ts REAL NOT NULL,
+    finish_ts REAL,
+    result BLOB
+);
+CREATE UNIQUE INDEX IF NOT EXISTS ux_requests ON requests(batch_pk, rid);
+CREATE INDEX IF NOT EXISTS ix_pending ON requests(state) WHERE state = 1;
+"""
+
+_INSERT = (
+    "INSERT INTO requests (batch_pk, rid, kind, model, canon, state, create_ts)"
+    " VALUES (?, ?, ?, ?, ?, 1, ?) ON CONFLICT (batch_pk, rid) DO NOTHING"
+)
+_BATCH_COLUMNS = (
+    "pk, batch_id, name, key_id, create_ts, cancel_ts,"
+    " num_requests, num_pending, num_success, num_error, num_cancelled"
+)
+_IN_CHUNK = 900
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    """One batch with its counters."""
+
+    pk: int
+    batch_id: str
+    name: str
+    key_id: str
+    create_ts: float
+    cancel_ts: float | None
+    num_requests: int
+    num_pending: int
+    num_success: int
+    num_error: int
+    num_cancelled: int
+
+
+class Store:
+    """Batches and requests in SQLite (``":memory:"`` or a file, WAL mode for files)."""
+
+    def __init__(self, path: str = ":memory:") -> None:
+        self.path = path
+        self.lock = threading.RLock()
+        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        if path != ":memory:":
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA temp_store=MEMORY")
+        self._conn.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self.lock:
+            self._conn.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self.lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    # -- batches -------------------------------------------------------------------------------
+
+    def create_batch(self, team: str, name: str, *, key_id: str, now: float) -> BatchRow:
+        batch_id = f"batch_{uuid.uuid4()}"
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO batches (batch_id, team, name, key_id, create_ts) VALUES (?, ?, ?, ?, ?)",
+                (batch_id, team, name, key_id, now),
+            )
+        batch = self.get_batch(team, batch_id)
+        assert batch is not None
+        return batch
+
+    def get_batch(self, team: str, batch_id: str) -> BatchRow | None:
+        with self.lock:
+            row = self._conn.execute(
+                f"SELECT {_BATCH_COLUMNS} FROM batches WHERE batch_id = ? AND team = ?",
+                (batch_id, team),
+            ).fetchone()
+        return None if row is None else BatchRow(*row)
+
+    def require_batch(self, team: str, batch_id: str) -> BatchRow:
+        batch = self.get_batch(team, batch_id)
+        if batch is None:
+            raise NotFound(f"Cannot find batch with ID {batch_id[:200]}")
+        return batch
+
+    def list_batches(self, team: str, limit: int, before_pk: int | None) -> list[BatchRow]:
+        """Newest first; up to ``limit`` batches older than ``before_pk``."""
+        with self.lock:
+            rows = self._conn.execute(
+                f"SELECT {_BATCH_COLUMNS} FROM batches WHERE team = ? AND pk < ?"
+                " ORDER BY pk DESC LIMIT ?",
+                (team, before_pk if before_pk is not None else 2**62, limit),
+            ).fetchall()
+        return [BatchRow(*row) for row in rows]
+
+    def cancel_batch(self, team: str, batch_id: str, *, now: float) -> BatchRow:
+        """Set ``cancel_time`` (once) and turn pending requests into cancelled result rows."""
+        with self._transaction() as conn:
+            batch = self.require_batch(team, batch_id)
+            if batch.cancel_ts is None:
+                conn.execute("UPDATE batches SET cancel_ts = ? WHERE pk = ?", (now, batch.pk))
+            cur = conn.execute(
+                "UPDATE requests SET state = 4, finish_ts = ?, result = CAST("
+                "'{\"batch_request_id\":' || json_quote(rid) ||"
+                ' \',"batch_result":{"error":"Batch cancelled"}}\' AS BLOB)'
+                " WHERE batch_pk = ? AND state = 1",
+                (now, batch.pk),
+            )
+            if cur.rowcount > 0:
+                conn.execute(
+                    "UPDATE batches SET num_pending = num_pending - ?,"
+                    " num_cancelled = num_cancelled + ? WHERE pk = ?",
+                    (cur.rowcount, cur.rowcount, batch.pk),
+                )
+        return self.require_batch(team, batch_id)
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def add_requests(
+        self, team: str, batch_id: str, items: Sequence[NewRequest], *, now: float
+    ) -> int:
+        """Admit all items or none; return how many were new.
+
+        An identical re-add of an ID is a no-op; the same ID with different content raises
+        :class:`PreconditionFailed` (412) and nothing is admitted.
+        """
+        with self._transaction() as conn:
+            batch = self.require_batch(team, batch_id)
+            if batch.cancel_ts is not None:
+                raise PermissionDenied(f"Cannot add requests to cancelled batch {batch_id}")
+            before = conn.total_changes
+            conn.executemany(
+                _INSERT,
+                [(batch.pk, rid, kind, model, canon, now) for rid, kind, model, canon in items],
+            )
+            added = conn.total_changes - before
+            if added < len(items):
+                self._check_conflicts(conn, batch.pk, items)
+            if added:
+                conn.execute(
+                    "UPDATE batches SET num_requests = num_requests + ?,"
+                    " num_pending = num_pending + ? WHERE pk = ?",
+                    (added, added, batch.pk),
+                )
+        return added
+
+    @staticmethod
+    def _check_conflicts(conn: sqlite3.Connection, pk: int, items: Sequence[NewRequest]) -> None:
+        stored: dict[str, bytes] = {}
+        ids = list({item[0] for item in items})
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start : start + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            stored.update(
+                conn.execute(
+                    f"SELECT rid, canon FROM requests WHERE batch_pk = ? AND rid IN ({marks})",
+                    (pk, *chunk),
+                ).fetchall()
+            )
+        for rid, _kind, _model, canon in items:
+            if stored.get(rid) != canon:
+                raise PreconditionFailed(
+                    f"batch_request_id '{rid[:200]}' content differs from originally submitted"
+                )
+
+    def list_requests(
+        self, pk: int, limit: int, after: str | None
+    ) -> list[tuple[str, str, str, int, float, float | None]]:
+        """(id, kind, model, state, create_ts, finish_ts) ordered by ID, after ``after``."""
+        with self.lock:
+            return self._conn.execute(
+                "SELECT rid, kind, model, state, create_ts, finish_ts FROM requests"
+                " WHERE batch_pk = ? AND rid > ? ORDER BY rid LIMIT ?",
+                (pk, after or "", limit),
+            ).fetchall()
+
+    def list_results(self, pk: int, limit: int, after: str | None) -> list[tuple[str, bytes]]:
+        """(id, result JSON bytes) of finished requests, ordered by ID, after ``after``."""
+        with self.lock:
+            return self._conn.execute(
+                "SELECT rid, result FROM requests"
+                " WHERE batch_pk = ? AND rid > ? AND state > 1 ORDER BY rid LIMIT ?",
+                (pk, after or "", limit),
+            ).fetchall()
+
+    # -- engine --------------------------------------------------------------------------------
+
+    def take_pending(self, limit: int) -> list[Pending]:
+        """The oldest pending requests (they stay pending until :meth:`finish`)."""
+        with self.lock:
+            return self._conn.execute(
+                "SELECT seq, batch_pk, rid, kind, canon FROM requests"
+                " WHERE state = 1 ORDER BY seq LIMIT ?",
+                (limit,),
+            ).fetchall()
+
+    def finish(self, done: Sequence[tuple[int, int, int, bytes]], *, now: float) -> int:
+        """Store finished requests: (seq, batch_pk, state, result bytes); return how many.
+
+        Rows of a batch cancelled since :meth:`take_pending` are skipped: cancel already
+        finished them.
+        """
+        if not done:
+            return 0
+        with self._transaction() as conn:
+            pks = list({row[1] for row in done})
+            marks = ",".join("?" * len(pks))
+            cancelled = {
+                pk
+                for (pk,) in conn.execute(
+                    f"SELECT pk FROM batches WHERE pk IN ({marks}) AND cancel_ts IS NOT NULL", pks
+                )
+            }
+            rows = [row for row in done if row[1] not in cancelled] if cancelled else done
+            conn.executemany(
+                "UPDATE requests SET state = ?, finish_ts = ?, result = ? WHERE seq = ?",
+                [(state, now, result, seq) for seq, _pk, state, result in rows],
+            )
+            counts: dict[int, list[int]] = {}
+            for _seq, pk, state, _result in rows:
+                pair = counts.setdefault(pk, [0, 0])
+                pair[0 if state == SUCCEEDED else 1] += 1
+            conn.executemany(
+                "UPDATE batches SET num_pending = num_pending - ?, num_success = num_success + ?,"
+                " num_error = num_error + ? WHERE pk = ?",
+                [(ok + bad, ok, bad, pk) for pk, (ok, bad) in counts.items()],
+            )
+        return len(rows)
+
+    def stats(self) -> dict[str, int]:
+        """Totals over all batches (for ``/_control/stats``)."""
+        with self.lock:
+            row = self._conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(num_requests), 0), COALESCE(SUM(num_pending), 0),"
+                " COALESCE(SUM(num_success), 0), COALESCE(SUM(num_error), 0),"
+                " COALESCE(SUM(num_cancelled), 0) FROM batches"
+            ).fetchone()
+        names = ("batches", "requests", "pending", "succeeded", "failed", "cancelled")
+        return dict(zip(names, (int(v) for v in row), strict=True))
