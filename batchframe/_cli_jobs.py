@@ -1,0 +1,221 @@
+"""The pieces ``batchframe run``, ``submit`` and ``results`` share: the input options, reading
+the input file, submitting it, writing results by extension, and short batch summaries.
+
+>>> request = make_request(pathlib.Path("in.csv"), prompt="text", template=None, messages=None,
+...                        params=("temperature=0",), no_progress=True, model="grok-4.3")
+>>> request.submit_args["temperature"], request.progress
+(0, False)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import pathlib
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+import orjson
+import pandas as pd
+
+from batchframe._cli_io import frame_format, read_frame, write_frame
+from batchframe._cli_session import CLIError, Connection, parse_param
+from batchframe.client import Client
+from batchframe.models import Batch
+
+if TYPE_CHECKING:
+    from batchframe.frame.job import Job
+
+__all__ = [
+    "Request",
+    "batch_json",
+    "counts",
+    "format_time",
+    "input_options",
+    "make_request",
+    "manifest_folder",
+    "submit_file",
+    "write_results",
+]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def input_options(command: _F) -> _F:
+    """INPUT and the encoding options shared by ``run`` and ``submit``."""
+    options = [
+        click.argument(
+            "input_path",
+            metavar="INPUT",
+            type=click.Path(exists=True, dir_okay=False, path_type=pathlib.Path),
+        ),
+        click.option("--prompt", metavar="COL", help="Column whose text is the user message."),
+        click.option(
+            "--template",
+            metavar="STR",
+            help='str.format template over columns, e.g. "Review: {title}\\n{text}".',
+        ),
+        click.option(
+            "--messages",
+            metavar="COL",
+            help="Column of chat message lists (JSON text in CSV files).",
+        ),
+        click.option("--model", required=True, help="Model name, e.g. grok-4.3."),
+        click.option("--system", metavar="TEXT", help="System message sent before each prompt."),
+        click.option(
+            "--id-column",
+            metavar="COL",
+            help="Column of unique request IDs [default: the row number].",
+        ),
+        click.option(
+            "--name",
+            help="Batch name; rerunning with the same name and data reattaches "
+            "[default: derived from the data and settings].",
+        ),
+        click.option(
+            "--param",
+            "params",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="A chat-completion field, repeatable; the value is JSON when it parses "
+            "(temperature=0.2, stop='[\"a\"]'), else text.",
+        ),
+        click.option(
+            "--on-null",
+            type=click.Choice(["error", "skip"]),
+            default="error",
+            show_default=True,
+            help="What to do with a row whose prompt is empty.",
+        ),
+        click.option("--no-progress", is_flag=True, help="No progress bars."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+#: ``bf.submit`` arguments that ``--param`` must not set (they have options, or no CLI meaning).
+_RESERVED = frozenset(
+    {"prompt", "template", "messages", "response_model", "client", "progress", "manifest_dir"}
+)
+
+
+@dataclass(frozen=True)
+class Request:
+    """A checked ``run``/``submit`` invocation: the file and the ``bf.submit`` arguments."""
+
+    input_path: pathlib.Path
+    submit_args: dict[str, Any]
+    progress: bool
+
+
+def submit_file(request: Request, client: Client, manifest_dir: str | None) -> tuple[Job, int]:
+    """Read the input file and submit it; return the job and the number of input rows."""
+    from batchframe.frame.submit import submit
+
+    frame = read_frame(request.input_path)
+    column = request.submit_args.get("messages")
+    if column is not None:
+        frame = _decode_messages(frame, column)
+    job = submit(
+        frame,
+        client=client,
+        progress=request.progress,
+        manifest_dir=manifest_dir,
+        **request.submit_args,
+    )
+    return job, len(frame)
+
+
+def _decode_messages(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Message lists stored as JSON text (as CSV must) become lists; other values pass through."""
+    if column not in frame.columns:
+        return frame  # submit names the missing column
+    values = frame[column]
+    if not any(isinstance(v, str) for v in values):
+        return frame
+    decoded: list[Any] = []
+    for position, value in enumerate(values):
+        try:
+            decoded.append(orjson.loads(value) if isinstance(value, str) else value)
+        except orjson.JSONDecodeError:
+            raise ValueError(
+                f"--messages column {column!r}, row {position}: not a JSON list of messages"
+            ) from None
+    frame = frame.copy()
+    frame[column] = pd.Series(decoded, index=frame.index, dtype=object)
+    return frame
+
+
+def make_request(
+    input_path: pathlib.Path,
+    prompt: str | None,
+    template: str | None,
+    messages: str | None,
+    params: tuple[str, ...],
+    no_progress: bool,
+    **options: Any,
+) -> Request:
+    """Check the input options of ``run``/``submit`` and gather the arguments of ``bf.submit``."""
+    given = [
+        flag
+        for flag, value in (
+            ("--prompt", prompt),
+            ("--template", template),
+            ("--messages", messages),
+        )
+        if value is not None
+    ]
+    if len(given) != 1:
+        raise CLIError(
+            "Give exactly one of --prompt COL, --template STR or --messages COL"
+            + (f" (got {' and '.join(given)})." if given else ".")
+        )
+    extra = dict(parse_param(p) for p in params)
+    clash = sorted(set(extra) & {*_RESERVED, *options})
+    if clash:
+        raise CLIError(f"--param {clash[0]}=... is not a chat-completion field this command takes.")
+    source = {"prompt": prompt, "template": template, "messages": messages}
+    return Request(
+        input_path=input_path,
+        submit_args={**source, **options, **extra},
+        progress=not no_progress,
+    )
+
+
+@contextlib.contextmanager
+def manifest_folder(conn: Connection) -> Iterator[str | None]:
+    """An in-memory local server forgets its batches, so its manifests go to a temp folder."""
+    if conn.is_local and conn.local_db is None:
+        with tempfile.TemporaryDirectory(prefix="batchframe-") as folder:
+            yield folder
+    else:
+        yield None
+
+
+def write_results(job: Job, output: pathlib.Path, *, partial: bool = False) -> pathlib.Path:
+    """Parquet is streamed by the job; CSV and JSON Lines go through one DataFrame."""
+    if frame_format(output) == "parquet" and not partial:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        return job.to_parquet(output)
+    return write_frame(job.results(partial=partial), output)
+
+
+def counts(batch: Batch) -> str:
+    parts = [f"{batch.num_success} succeeded", f"{batch.num_error} failed"]
+    if batch.num_cancelled:
+        parts.append(f"{batch.num_cancelled} cancelled")
+    if batch.num_pending:
+        parts.append(f"{batch.num_pending} pending")
+    return ", ".join(parts)
+
+
+def batch_json(batch: Batch) -> str:
+    return orjson.dumps(batch.model_dump(mode="json")).decode()
+
+
+def format_time(value: dt.datetime | None) -> str:
+    return "-" if value is None else value.strftime("%Y-%m-%d %H:%M")

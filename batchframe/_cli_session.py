@@ -1,0 +1,229 @@
+"""What every ``batchframe`` command shares: the connection options, the client (or a local
+server started in-process), ``--param`` parsing, logging to stderr, and the one mapping from
+exceptions to short messages and exit codes.
+
+>>> parse_param("temperature=0.2"), parse_param('stop=["a"]'), parse_param("user=ana")
+(('temperature', 0.2), ('stop', ['a']), ('user', 'ana'))
+>>> exit_code_for(ValueError("missing column 'text'"))
+2
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import pathlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import click
+import orjson
+
+from batchframe._config import read_env
+from batchframe.client import Client
+from batchframe.errors import APIError, WaitTimeoutError, redact
+
+__all__ = [
+    "EXIT_API",
+    "EXIT_FAILURE",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_TIMEOUT",
+    "EXIT_USAGE",
+    "CLIError",
+    "CommandGroup",
+    "Connection",
+    "connect",
+    "connection_options",
+    "exit_code_for",
+    "install_log_handler",
+    "one_line_message",
+    "parse_param",
+]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_API = 3
+EXIT_TIMEOUT = 4
+EXIT_INTERRUPTED = 130
+
+#: The throwaway key sent to an in-process local server (it accepts any key).
+LOCAL_API_KEY = "local-batchframe"
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class CLIError(click.ClickException):
+    """A short ``Error: ...`` line on stderr and the given exit code."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code  # type: ignore[misc]  # click declares it a ClassVar
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where a command sends its calls: an API (key, URL) or a local server started here."""
+
+    local: bool = False
+    local_db: pathlib.Path | None = None
+    api_key: str | None = None
+    base_url: str | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return self.local or self.local_db is not None
+
+
+def connection_options(command: _F) -> _F:
+    """Add ``--local``, ``--local-db``, ``--api-key``, ``--base-url``; pass them as ``conn``."""
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> Any:
+        conn = Connection(
+            local=kwargs.pop("local"),
+            local_db=kwargs.pop("local_db"),
+            api_key=kwargs.pop("api_key"),
+            base_url=kwargs.pop("base_url"),
+        )
+        return command(conn=conn, **kwargs)
+
+    options = [
+        click.option(
+            "--local",
+            is_flag=True,
+            help="Start a local batch server in this process and use it: no key, no network.",
+        ),
+        click.option(
+            "--local-db",
+            type=click.Path(dir_okay=False, path_type=pathlib.Path),
+            help="SQLite file for the local server (implies --local), so later commands "
+            "can see the same batches.",
+        ),
+        click.option("--api-key", metavar="KEY", help="API key [default: $XAI_API_KEY]."),
+        click.option(
+            "--base-url",
+            metavar="URL",
+            help="API base URL [default: $XAI_BASE_URL, else https://api.x.ai/v1].",
+        ),
+    ]
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def connect(conn: Connection, *, need_db: bool = False) -> Iterator[Client]:
+    """A :class:`Client` for ``conn``; with ``--local`` a server runs for the duration.
+
+    ``need_db`` refuses ``--local`` without ``--local-db`` for commands that only make sense
+    against batches that outlive the process (an in-memory server starts empty).
+    """
+    if conn.is_local:
+        if need_db and conn.local_db is None:
+            raise CLIError(
+                "--local needs --local-db PATH here: an in-memory local server starts empty "
+                "and forgets its batches when the command ends."
+            )
+        from batchframe.server.runner import serve  # the server loads only when asked for
+
+        db = str(conn.local_db) if conn.local_db is not None else ":memory:"
+        if conn.local_db is not None:
+            conn.local_db.parent.mkdir(parents=True, exist_ok=True)
+        with (
+            serve("127.0.0.1", 0, db=db) as handle,
+            Client(api_key=LOCAL_API_KEY, base_url=handle.base_url) as client,
+        ):
+            yield client
+        return
+    key = conn.api_key or read_env().api_key
+    if not key:
+        raise CLIError(
+            "No API key: set XAI_API_KEY or pass --api-key, or add --local to run against "
+            "a local batch server (no key, no network)."
+        )
+    with Client(api_key=key, base_url=conn.base_url) as client:
+        yield client
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """``key=value`` with the value read as JSON when it parses, else kept as a string."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise click.BadParameter(f"{text!r} is not key=value (for example temperature=0.2)")
+    try:
+        value: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        value = raw
+    return key, value
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The exit code for an exception that escaped a command (see ``batchframe --help``)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    if isinstance(exc, WaitTimeoutError):
+        return EXIT_TIMEOUT
+    if isinstance(exc, APIError):
+        return EXIT_API
+    if isinstance(exc, ValueError | LookupError | FileNotFoundError):
+        return EXIT_USAGE
+    return EXIT_FAILURE
+
+
+def one_line_message(exc: BaseException, *secrets: str | None) -> str:
+    """At most two short lines describing ``exc``, with any key scrubbed."""
+    text = redact(str(exc).strip(), *secrets) or type(exc).__name__
+    if isinstance(exc, KeyError | LookupError) and not isinstance(exc, APIError):
+        text = text.strip("'\"")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    shown = [line if len(line) <= 400 else line[:397] + "..." for line in lines[:2]]
+    if len(lines) > 2:
+        shown[-1] += " ..."
+    if exit_code_for(exc) == EXIT_FAILURE:
+        shown[0] = f"{type(exc).__name__}: {shown[0]} (run with --debug for the traceback)"
+    return "\n".join(shown)
+
+
+class _EchoHandler(logging.Handler):
+    """Log records to whatever stderr is now (click's test runner swaps it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            click.echo(self.format(record), err=True)
+        except Exception:  # pragma: no cover - logging must never break a command
+            self.handleError(record)
+
+
+def install_log_handler(debug: bool) -> None:
+    """Send batchframe's warnings (retries, ...) to stderr; everything with ``--debug``."""
+    logger = logging.getLogger("batchframe")
+    logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+    if not any(isinstance(h, _EchoHandler) for h in logger.handlers):
+        handler = _EchoHandler()
+        handler.setFormatter(logging.Formatter("batchframe: %(message)s"))
+        logger.addHandler(handler)
+
+
+class CommandGroup(click.Group):
+    """A click group that turns every escaping exception into a short message and an exit code.
+
+    No traceback unless the group's ``--debug`` flag is set; Ctrl-C exits 130.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except (Exception, KeyboardInterrupt) as exc:
+            if ctx.params.get("debug"):
+                raise
+            if isinstance(exc, KeyboardInterrupt):
+                click.echo("Interrupted.", err=True)
+                raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+            raise CLIError(one_line_message(exc), exit_code_for(exc)) from None
