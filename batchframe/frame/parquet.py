@@ -1,0 +1,172 @@
+"""Stream a batch's results to a Parquet file, one results page at a time.
+
+The file holds the same rows and columns as ``Job.results()`` (the input frame's columns, its
+index, the result columns and any structured columns), with the pandas metadata that makes
+``pd.read_parquet`` give back the same dtypes. Memory is bounded by a page, not by the job: only
+the input frame (which the caller holds anyway) and a per-row "written" mask stay resident.
+
+Row order follows the result pages (the server returns them by ``batch_request_id``), then the
+rows without a result (pending, skipped) in frame order. Sort or re-index after reading if the
+frame's order matters; ``results()`` keeps the frame's order.
+
+>>> write_parquet(source, batch, "out/reviews.parquet")         # doctest: +SKIP
+PosixPath('out/reviews.parquet')
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pathlib
+import tempfile
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from batchframe._config import PAGE_LIMIT
+from batchframe.frame.results import (
+    ResultSource,
+    attach_columns,
+    fetch_request_states,
+    fill_state,
+    iter_result_pages,
+    pending_rows,
+    positions_in_frame,
+)
+from batchframe.models import Batch
+
+__all__ = ["write_parquet"]
+
+logger = logging.getLogger("batchframe")
+
+
+def write_parquet(source: ResultSource, batch: Batch, path: str | os.PathLike[str]) -> pathlib.Path:
+    """Write the results of ``source``'s batch to ``path`` and return it (see ``Job.to_parquet``).
+
+    Parent folders are created. The file is written under a temporary name in the same folder
+    and renamed at the end, so a crash never leaves a half-written file under ``path``.
+    """
+    target = pathlib.Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    states = (
+        fetch_request_states(source.client, source.batch_id)
+        if source.needs_request_states(batch)
+        else None
+    )
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        schema = output_schema(source)
+        keep_index = source.df is not None  # without a frame the index is just 0..n-1
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for frame in _output_frames(source, states):
+                table = pa.Table.from_pandas(frame, schema=schema, preserve_index=keep_index)
+                writer.write_table(table)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return target
+
+
+def output_schema(source: ResultSource) -> pa.Schema:
+    """The Arrow schema of the output (with pandas metadata), fixed before the first page.
+
+    Types come from an empty output frame; input columns of ``object`` dtype (whose type an
+    empty frame cannot tell) are inferred from the whole input column once.
+    """
+    from batchframe.frame.decode import RESULT_SCHEMA
+
+    head = None if source.df is None else source.df.iloc[:0]
+    template = attach_columns(head, RESULT_SCHEMA.empty_table(), source.response_model)
+    schema = pa.Schema.from_pandas(template, preserve_index=source.df is not None)
+    unknown = [f.name for f in schema if pa.types.is_null(f.type)]
+    if unknown and source.df is not None:
+        known = [c for c in unknown if c in source.df.columns]
+        inferred = pa.Schema.from_pandas(source.df[known], preserve_index=False)
+        for field in inferred:
+            schema = schema.set(schema.get_field_index(field.name), field)
+    for name in [f.name for f in schema if pa.types.is_null(f.type)]:
+        # Nothing to infer from (an all-null object column): store text.
+        index = schema.get_field_index(name)
+        schema = schema.set(index, pa.field(name, pa.string()))
+    return schema
+
+
+def _output_frames(source: ResultSource, states: pa.Table | None) -> Iterator[pd.DataFrame]:
+    if source.df is None or source.ids is None:
+        yield from _frames_without_frame(source, states)
+        return
+    ids = source.ids
+    written = np.zeros(len(ids), dtype=bool)
+    for page in iter_result_pages(source.client, source.batch_id):
+        table = pa.Table.from_batches([page])
+        positions = positions_in_frame(ids, table["batch_request_id"])
+        keep = positions >= 0
+        keep[keep] = _first_time(positions[keep], written)
+        rows = positions[keep]
+        written[rows] = True
+        if len(rows):
+            taken = fill_state(table.filter(pa.array(keep)), ids[rows], source.skipped_ids, None)
+            yield attach_columns(source.df.iloc[rows], taken, source.response_model)
+    yield from _rows_without_result(source, np.flatnonzero(~written), states)
+
+
+def _first_time(positions: np.ndarray, written: np.ndarray) -> np.ndarray:
+    """Which of ``positions`` get written now (not written before, first in this page)."""
+    fresh = ~written[positions] & ~pd.Index(positions).duplicated(keep="first")
+    if not fresh.all():
+        logger.warning("%d duplicate results (kept the first of each)", int((~fresh).sum()))
+    return np.asarray(fresh, dtype=bool)
+
+
+def _rows_without_result(
+    source: ResultSource, rows: np.ndarray, states: pa.Table | None
+) -> Iterator[pd.DataFrame]:
+    """The frame's rows that have no result, a page at a time, with their fallback state."""
+    from batchframe.frame.decode import RESULT_SCHEMA
+
+    assert source.df is not None and source.ids is not None
+    in_batch_ids = None if states is None else states["batch_request_id"].to_pylist()
+    for start in range(0, len(rows), PAGE_LIMIT):
+        part = rows[start : start + PAGE_LIMIT]
+        ids = source.ids[part]
+        id_array = pa.array(np.asarray(ids, dtype=object), pa.string())
+        empty = pending_rows(RESULT_SCHEMA, id_array, state=None)
+        in_batch = None if in_batch_ids is None else ids.isin(in_batch_ids)
+        taken = fill_state(empty, ids, source.skipped_ids, in_batch)
+        yield attach_columns(source.df.iloc[part], taken, source.response_model)
+
+
+def _frames_without_frame(source: ResultSource, states: pa.Table | None) -> Iterator[pd.DataFrame]:
+    """Result columns alone: every result page, then requests still pending."""
+    seen: set[str] = set()
+    for page in iter_result_pages(source.client, source.batch_id):
+        ids = page.column("batch_request_id").to_pylist()
+        fresh = np.fromiter((i not in seen for i in ids), dtype=bool, count=len(ids))
+        fresh &= ~pd.Index(ids).duplicated(keep="first")
+        if not fresh.all():
+            logger.warning("%d duplicate results (kept the first of each)", int((~fresh).sum()))
+        seen.update(ids)
+        table = pa.Table.from_batches([page]).filter(pa.array(fresh))
+        if table.num_rows:
+            yield attach_columns(None, table, source.response_model)
+    if states is not None and states.num_rows:
+        rest = states.filter(
+            pc.invert(
+                pc.is_in(states["batch_request_id"], value_set=pa.array(list(seen), pa.string()))
+            )
+        )
+        for start in range(0, rest.num_rows, PAGE_LIMIT):
+            chunk = rest.slice(start, PAGE_LIMIT)
+            from batchframe.frame.decode import RESULT_SCHEMA
+
+            yield attach_columns(
+                None, pending_rows(RESULT_SCHEMA, chunk["batch_request_id"]), source.response_model
+            )
