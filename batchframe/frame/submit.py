@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import pathlib
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ from batchframe.frame.upload import CallLimiter, Encoded, upload_requests
 
 if TYPE_CHECKING:
     import pandas as pd
+
     from batchframe.frame.job import Job
 
 __all__ = ["listed_request_ids", "submit"]
@@ -200,20 +202,47 @@ def _upload(
             write_manifest(manifest, directory)
         return manifest
     already = 0 if indices is None else len(encoded) - len(indices)
-    state = {"manifest": manifest.replace(upload_complete=False, rows_confirmed=already)}
+    ledger = _Ledger(manifest.replace(upload_complete=False, rows_confirmed=already), directory)
+    try:
+        upload_requests(
+            client, manifest.batch_id, encoded, indices=indices, on_chunk=ledger.record, **send
+        )
+    finally:
+        ledger.flush()  # an interrupted upload leaves its progress visible in the manifest
+    return ledger.finish(len(encoded))
 
-    def record(rows_done: int, chunks_done: int, chunks_total: int) -> None:
-        state["manifest"] = state["manifest"].replace(
-            rows_confirmed=already + rows_done,
+
+class _Ledger:
+    """Records confirmed chunks in the manifest, at most about once a second (plus at the end)."""
+
+    def __init__(self, manifest: Manifest, directory: str | os.PathLike[str] | None) -> None:
+        self.manifest = manifest
+        self.directory = directory
+        self.already = manifest.rows_confirmed
+        self.dirty = False
+        self.last_write = time.monotonic()
+
+    def record(self, rows_done: int, chunks_done: int, chunks_total: int) -> None:
+        self.manifest = self.manifest.replace(
+            rows_confirmed=self.already + rows_done,
             chunks_confirmed=chunks_done,
             chunks_total=chunks_total,
         )
-        write_manifest(state["manifest"], directory)
+        self.dirty = True
+        if time.monotonic() - self.last_write >= 1.0:
+            self.flush()
 
-    upload_requests(client, manifest.batch_id, encoded, indices=indices, on_chunk=record, **send)
-    done = state["manifest"].replace(upload_complete=True, rows_confirmed=len(encoded))
-    write_manifest(done, directory)
-    return done
+    def flush(self) -> None:
+        if self.dirty:
+            write_manifest(self.manifest, self.directory)
+            self.dirty = False
+            self.last_write = time.monotonic()
+
+    def finish(self, rows: int) -> Manifest:
+        self.manifest = self.manifest.replace(upload_complete=True, rows_confirmed=rows)
+        self.dirty = True
+        self.flush()
+        return self.manifest
 
 
 def _missing_indices(

@@ -44,7 +44,8 @@ ChunkCallback = Callable[[int, int, int], None]
 class Encoded(Protocol):
     """What the uploader needs from ``batchframe.frame.encode.EncodedRequests``."""
 
-    ids: list[str]
+    @property
+    def ids(self) -> Sequence[str]: ...
 
     def __len__(self) -> int: ...
 
