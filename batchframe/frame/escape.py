@@ -1,0 +1,77 @@
+"""JSON-escape a whole Arrow string column at once (no Python object per row).
+
+The result holds, for each input string, the body of its JSON string literal (the text between
+the quotes). ``"`` and ``\\`` become ``\\"`` and ``\\\\``; ``\\b \\f \\n \\r \\t`` their short
+escapes; other control characters ``\\u00XX``; everything else (non-ASCII included) stays raw
+UTF-8, exactly as ``orjson`` writes it.
+
+>>> import pyarrow as pa
+>>> json_escape(pa.array(['say "hi"', "a\\nb"])).to_pylist()
+['say \\\\"hi\\\\"', 'a\\\\nb']
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+import pyarrow as pa
+
+__all__ = ["as_large_strings", "json_escape", "string_buffers"]
+
+# byte -> the letter after the backslash (0 = needs the long \u00XX form)
+_SHORT = np.zeros(256, dtype=np.uint8)
+for _byte, _letter in {8: b"b", 9: b"t", 10: b"n", 12: b"f", 13: b"r", 34: b'"', 92: b"\\"}.items():
+    _SHORT[_byte] = _letter[0]
+
+
+def as_large_strings(values: pa.Array | pa.ChunkedArray) -> pa.LargeStringArray:
+    """One contiguous ``large_string`` array (chunks combined, cast if needed)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    if values.type != pa.large_string():
+        values = values.cast(pa.large_string())
+    return values  # type: ignore[no-any-return]
+
+
+def string_buffers(
+    values: pa.LargeStringArray,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
+    """Offsets (starting at 0, length n+1) and the data bytes of a ``large_string`` array."""
+    _, off_buf, data_buf = values.buffers()
+    n = len(values)
+    offsets = np.frombuffer(off_buf, dtype=np.int64)[values.offset : values.offset + n + 1]
+    if data_buf is None or n == 0:
+        return np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.uint8)
+    start, stop = int(offsets[0]), int(offsets[-1])
+    data = np.frombuffer(data_buf, dtype=np.uint8)[start:stop]
+    return offsets - start, data
+
+
+def json_escape(values: pa.Array | pa.ChunkedArray) -> pa.LargeStringArray:
+    """Escape every string of a null-free Arrow string array as a JSON string body."""
+    values = as_large_strings(values)
+    if values.null_count:
+        raise ValueError("json_escape needs an array without nulls")
+    offsets, data = string_buffers(values)
+    special = np.flatnonzero((data < 32) | (data == 34) | (data == 92))
+    if special.size == 0:
+        return values
+    letters = _SHORT[data[special]]
+    rows = np.searchsorted(offsets, special, side="right") - 1
+    if letters.all():
+        # every escape is two bytes: insert a backslash before each special byte
+        out = np.insert(data, special, 92)
+        out[special + np.arange(1, special.size + 1)] = letters
+        extra = np.bincount(rows, minlength=len(values))
+    else:
+        # rare control characters: orjson writes the \u00XX forms for the whole text at once
+        out = np.frombuffer(orjson.dumps(data.tobytes().decode("utf-8"))[1:-1], dtype=np.uint8)
+        extra = np.bincount(rows, weights=np.where(letters == 0, 5, 1), minlength=len(values))
+    new_offsets = offsets.copy()
+    new_offsets[1:] += np.cumsum(extra, dtype=np.int64)
+    if new_offsets[-1] != out.size:  # pragma: no cover - would mean orjson changed its escapes
+        raise RuntimeError("JSON escaping produced an unexpected length")
+    return pa.LargeStringArray.from_buffers(  # type: ignore[no-any-return]
+        len(values), pa.py_buffer(new_offsets), pa.py_buffer(out)
+    )
