@@ -52,6 +52,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 _JSON = ("content-type", "application/json")
 _API_HEADERS = [_JSON, ("x-zero-data-retention", "false"), ("x-data-retention", "general")]
 _PREFIX = "/v1/batches"
+_DRAIN_BYTES = 256 * 1024 * 1024
 
 
 class DroppedConnection(Exception):
@@ -61,7 +62,9 @@ class DroppedConnection(Exception):
 class BatchServer:
     """The local batch server: a store, an engine and the fault settings, behind ``handle``."""
 
-    def __init__(self, config: ServerConfig | None = None, **options: Any) -> None:
+    def __init__(
+        self, config: ServerConfig | None = None, *, paused: bool = False, **options: Any
+    ) -> None:
         if config is None:
             config = ServerConfig(**options)
         elif options:
@@ -78,6 +81,8 @@ class BatchServer:
         )
         self._limits = RollingLimit()
         self.internal_errors = 0
+        if paused:
+            self.engine.pause()
         self.engine.start()
 
     def close(self) -> None:
@@ -268,12 +273,13 @@ class BatchServer:
         raw_path = raw.partition(b"?")[0].decode("latin-1")
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         limit = int(self.faults.max_body_mb * 1024 * 1024)
-        body = await _read_body(receive, headers, limit)
+        body, complete = await _read_body(receive, headers, limit)
         if body is None:
             status, out_headers, out = self._problem(
                 PayloadTooLarge(f"Request body is larger than {self.faults.max_body_mb:g} MB")
             )
-            await _reply(send, status, [*out_headers, ("connection", "close")], out)
+            closing = [] if complete else [("connection", "close")]
+            await _reply(send, status, [*out_headers, *closing], out)
             return
         faulty = raw_path.startswith("/v1/")
         drop = self.faults.pick_drop() if faulty else None
@@ -299,11 +305,12 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
-async def _read_body(receive: Receive, headers: Mapping[str, str], limit: int) -> bytes | None:
-    """The request body, or None as soon as it is known to be over ``limit`` bytes."""
+async def _read_body(
+    receive: Receive, headers: Mapping[str, str], limit: int
+) -> tuple[bytes | None, bool]:
+    """(the request body or None when over ``limit`` bytes, whether it was read to the end)."""
     declared = headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return None
+    too_big = declared.isdigit() and int(declared) > limit
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -313,11 +320,16 @@ async def _read_body(receive: Receive, headers: Mapping[str, str], limit: int) -
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            return None
-        chunks.append(chunk)
+            too_big = True
+        if size > limit + _DRAIN_BYTES:
+            return None, False  # stop reading; the reply goes out with "connection: close"
+        if not too_big:
+            chunks.append(chunk)
         if not message.get("more_body", False):
             break
-    return b"".join(chunks)
+    # An oversized body is read and thrown away (up to a cap) so the client sees the 413
+    # instead of a connection reset while it is still sending.
+    return (None if too_big else b"".join(chunks)), True
 
 
 async def _reply(send: Send, status: int, headers: list[tuple[str, str]], body: bytes) -> None:

@@ -62,7 +62,9 @@ class _Builder:
 
     def _typed(self, schema: dict[str, Any], kind: str, path: str, depth: int) -> Any:
         if kind == "object":
-            props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+            props = schema.get("properties")
+            if not isinstance(props, dict):
+                props = {}
             return {
                 name: self.build(sub, f"{path}.{name}", depth + 1) for name, sub in props.items()
             }
