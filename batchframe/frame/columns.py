@@ -127,12 +127,14 @@ def _check_id_text(ids: pa.LargeStringArray, where: str) -> None:
 def text_array(series: pd.Series, ids: pa.LargeStringArray, column: Any) -> pa.LargeStringArray:
     """A null-free text column as Arrow strings; non-text values are a ValueError naming rows."""
     dtype = series.dtype
+    if len(series) == 0:
+        return pa.array([], pa.large_string())  # type: ignore[no-any-return]
     if _is_text_dtype(dtype) or getattr(dtype, "name", "") == "str":
         return as_large_strings(pa.array(series, from_pandas=True))
     if isinstance(dtype, pd.CategoricalDtype):
         if pd.api.types.infer_dtype(dtype.categories, skipna=True) == "string":
             return as_large_strings(pa.array(series.astype(object), type=pa.large_string()))
-    elif dtype == object and pd.api.types.infer_dtype(series, skipna=True) == "string":
+    elif dtype.kind == "O" and pd.api.types.infer_dtype(series, skipna=True) == "string":
         return as_large_strings(pa.array(series.to_numpy(), type=pa.large_string()))
     not_text = np.array([not isinstance(v, str) for v in series.tolist()], dtype=bool)
     rows = np.flatnonzero(not_text)[:_SHOW]

@@ -84,9 +84,9 @@ def _format_values(values: list[Any], fmt: str, column: str) -> list[str]:
 
 def _column_text(series: pd.Series, field: Field) -> pa.LargeStringArray:
     dtype = series.dtype
-    if field.plain and not series.hasnans:
-        if isinstance(dtype, pd.StringDtype) or (hasattr(dtype, "kind") and dtype.kind in "iu"):
-            return as_large_strings(pa.array(series))  # Arrow writes ints exactly as str() does
+    numeric = hasattr(dtype, "kind") and dtype.kind in "iu"
+    if field.plain and not series.hasnans and (isinstance(dtype, pd.StringDtype) or numeric):
+        return as_large_strings(pa.array(series))  # Arrow writes ints exactly as str() does
     if field.plain:
         return as_large_strings(pa.array(list(map(format, series.tolist())), pa.large_string()))
     return as_large_strings(

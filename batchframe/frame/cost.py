@@ -1,0 +1,81 @@
+"""Token and cost totals over a results table.
+
+>>> import pandas as pd
+>>> summarize_cost(pd.DataFrame({"state": ["succeeded", "failed"], "total_tokens": [10, None],
+...                              "cost_usd": [0.5, None]})).cost_usd
+0.5
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+__all__ = ["CostSummary", "summarize_cost"]
+
+_TOKENS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "reasoning_tokens",
+    "cached_tokens",
+    "total_tokens",
+)
+_FINISHED = ("succeeded", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class CostSummary:
+    """Counts, token totals and cost in USD over the finished rows of a results table."""
+
+    rows: int
+    succeeded: int
+    failed: int
+    cancelled: int
+    pending: int
+    prompt_tokens: int
+    completion_tokens: int
+    reasoning_tokens: int
+    cached_tokens: int
+    total_tokens: int
+    cost_usd: float
+
+    def __repr__(self) -> str:
+        return (
+            f"CostSummary(rows={self.rows:,}, succeeded={self.succeeded:,}, failed={self.failed:,}, "
+            f"cancelled={self.cancelled:,}, pending={self.pending:,}, "
+            f"tokens={self.total_tokens:,} (prompt {self.prompt_tokens:,}, completion "
+            f"{self.completion_tokens:,}, reasoning {self.reasoning_tokens:,}, cached "
+            f"{self.cached_tokens:,}), cost_usd=${self.cost_usd:,.6f})"
+        )
+
+    def to_series(self) -> pd.Series:
+        """The totals as a pandas Series."""
+        return pd.Series(asdict(self))
+
+
+def summarize_cost(data: pd.DataFrame | pa.Table | pa.RecordBatch) -> CostSummary:
+    """Totals of rows by state, usage tokens and ``cost_usd`` over finished rows."""
+    frame = data if isinstance(data, pd.DataFrame) else data.to_pandas()
+    n = len(frame)
+    state = frame["state"].astype(object) if "state" in frame else pd.Series([None] * n)
+    counts = state.value_counts()
+    finished = state.isin(_FINISHED).to_numpy()
+
+    def total(column: str) -> Any:
+        if column not in frame:
+            return 0
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, na_value=0.0)
+        return values[finished].sum()
+
+    return CostSummary(
+        rows=n,
+        succeeded=int(counts.get("succeeded", 0)),
+        failed=int(counts.get("failed", 0)),
+        cancelled=int(counts.get("cancelled", 0)),
+        pending=int(n - finished.sum()),
+        **{column: int(total(column)) for column in _TOKENS},
+        cost_usd=float(total("cost_usd")),
+    )
