@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pandas as pd
+import pyarrow.compute as pc
 
 from batchframe._config import PollPolicy
 from batchframe._progress import ProgressBar, progress_bar
@@ -259,7 +260,7 @@ class Job:
         from batchframe.frame.results import iter_result_pages, result_table
 
         table = result_table(iter_result_pages(self._client, self._batch_id))
-        failed = table.filter(table["state"] == "failed") if table.num_rows else table
+        failed = table.filter(pc.equal(table["state"], "failed"))
         return [str(i) for i in failed["batch_request_id"].to_pylist()]
 
     # -- display -----------------------------------------------------------------------------

@@ -1,0 +1,226 @@
+"""Job: wait (injected sleep and clock), interrupt, timeout, repr, attach, retry_failed."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import pytest
+
+import batchframe as bf
+from batchframe._config import PollPolicy
+from batchframe.client import Client
+from batchframe.errors import WaitTimeoutError
+from batchframe.frame.job import Job, attach, retry_name
+from batchframe.frame.manifest import Manifest, write_manifest
+from batchframe.server.app import BatchServer
+
+MODEL = "grok-4.3"
+
+
+def add(client: Client, ids: list[str], name: str = "job-test") -> str:
+    batch = client.create_batch(name)
+    items = [
+        {
+            "batch_request_id": rid,
+            "batch_request": {
+                "chat_get_completion": {
+                    "model": MODEL,
+                    "messages": [{"role": "user", "content": f"say {rid}"}],
+                }
+            },
+        }
+        for rid in ids
+    ]
+    client.add_requests(batch.batch_id, items)
+    return batch.batch_id
+
+
+class FakeClock:
+    """Time that only moves when the job sleeps; ``on_sleep`` may act on the server."""
+
+    def __init__(self, on_sleep: object = None) -> None:
+        self.now = 100.0
+        self.sleeps: list[float] = []
+        self.on_sleep = on_sleep
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        if callable(self.on_sleep):
+            self.on_sleep()
+
+
+@pytest.fixture
+def paused(batch_server: BatchServer) -> BatchServer:
+    batch_server.engine.pause()
+    return batch_server
+
+
+@pytest.fixture(autouse=True)
+def _progress_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BATCHFRAME_DISABLE_PROGRESS", raising=False)
+
+
+def test_wait_polls_with_growing_intervals_until_done(paused: BatchServer, client: Client) -> None:
+    batch_id = add(client, [f"r{i}" for i in range(10)])
+    clock = FakeClock(on_sleep=lambda: paused.engine.step(2))
+    job = Job(batch_id, client=client)
+    batch = job.wait(
+        progress=False,
+        poll=PollPolicy(initial=1, factor=2, maximum=5),
+        sleep=clock.sleep,
+        clock=clock,
+    )
+    assert batch.is_done and batch.num_success == 10
+    assert clock.sleeps == [1, 2, 4, 5, 5]
+    assert job.batch is batch
+
+
+def test_wait_timeout_carries_the_last_batch(paused: BatchServer, client: Client) -> None:
+    batch_id = add(client, ["a", "b", "c"])
+    clock = FakeClock()
+    with pytest.raises(WaitTimeoutError, match="partial=True") as caught:
+        Job(batch_id, client=client).wait(
+            timeout=10, progress=False, sleep=clock.sleep, clock=clock
+        )
+    assert caught.value.batch.batch_id == batch_id
+    assert caught.value.batch.num_pending == 3
+    assert sum(clock.sleeps) == pytest.approx(10)  # the last sleep is cut to the deadline
+
+
+def test_ctrl_c_stops_waiting_without_cancelling(
+    paused: BatchServer, client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    batch_id = add(client, ["a", "b", "c"])
+
+    def interrupt(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    job = Job(batch_id, client=client, df=pd.DataFrame({"x": [1, 2, 3]}, index=["a", "b", "c"]))
+    with pytest.raises(KeyboardInterrupt):
+        job.wait(progress=False, sleep=interrupt)
+    err = capsys.readouterr().err
+    assert f'bf.attach("{batch_id}", df)' in err
+    batch = client.get_batch(batch_id)
+    assert not batch.is_cancelled
+    assert batch.num_pending == 3 and batch.num_cancelled == 0
+
+
+def test_progress_false_is_silent_and_true_shows_counts(
+    client: Client, batch_server: BatchServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    batch_id = add(client, ["a", "b"])
+    batch_server.engine.step()
+    Job(batch_id, client=client).wait(progress=False)
+    assert capsys.readouterr().err == ""
+    Job(batch_id, client=client, name="shown").wait(progress=True)
+    err = capsys.readouterr().err
+    assert "shown" in err and "ok=2 failed=0 cancelled=0" in err
+
+
+def test_wait_returns_for_a_cancelled_batch(paused: BatchServer, client: Client) -> None:
+    job = Job(add(client, ["a", "b"]), client=client)
+    job.cancel()
+    assert job.wait(progress=False).num_cancelled == 2
+
+
+def test_repr_uses_the_last_batch_and_html_refreshes(paused: BatchServer, client: Client) -> None:
+    job = Job(add(client, ["a", "b", "c"], name="reviews"), client=client, name="reviews")
+    assert "not fetched yet" in repr(job)
+    paused.engine.step(1)
+    html = job._repr_html_()
+    assert "<progress" in html and 'value="1" max="3"' in html and job.batch_id in html
+    assert "pending=2" in repr(job) and "reviews" in repr(job)
+
+
+def test_frame_ids_must_be_unique() -> None:
+    df = pd.DataFrame({"id": ["a", "a", "b"], "x": [1, 2, 3]})
+    with pytest.raises(ValueError, match="unique"):
+        Job(
+            "batch_x",
+            client=Client(api_key="k", base_url="http://localhost/v1"),
+            df=df,
+            id_column="id",
+        )
+
+
+def test_attach_uses_the_manifest(
+    paused: BatchServer, client: Client, tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BATCHFRAME_HOME", os.fspath(tmp_path))  # type: ignore[arg-type]
+    df = pd.DataFrame({"uid": ["a", "b"], "x": [1, 2]})
+    batch_id = add(client, ["a", "b"])
+    write_manifest(
+        Manifest(
+            batch_id=batch_id,
+            name="from-manifest",
+            base_url=client.base_url,
+            model=MODEL,
+            num_rows=2,
+            id_column="uid",
+            fingerprint="f",
+        )
+    )
+    paused.engine.step()
+    job = attach(batch_id, df, client=client)
+    assert job.name == "from-manifest"
+    out = job.results()
+    assert out["content"].tolist() == ["say a", "say b"]
+    assert bf.attach is attach
+
+
+def test_retry_name() -> None:
+    assert retry_name("x") == "x-retry-1"
+    assert retry_name("x-retry-1") == "x-retry-2"
+    assert retry_name("x-retry-9-retry-1") == "x-retry-9-retry-2"
+
+
+def test_retry_failed_needs_a_frame_and_failures(paused: BatchServer, client: Client) -> None:
+    batch_id = add(client, ["a"])
+    paused.engine.step()
+    with pytest.raises(ValueError, match="attached without"):
+        attach(batch_id, client=client).retry_failed()
+    job = Job(
+        batch_id,
+        client=client,
+        df=pd.DataFrame({"p": ["x"]}, index=["a"]),
+        submit_kwargs={"prompt": "p", "model": MODEL},
+    )
+    with pytest.raises(ValueError, match="no failed rows"):
+        job.retry_failed()
+
+
+def test_retry_failed_resubmits_only_failed_rows(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BATCHFRAME_HOME", os.fspath(tmp_path))  # type: ignore[arg-type]
+    df = pd.DataFrame(
+        {"prompt": [f"question {i}" for i in range(24)]},
+        index=[f"q{i:02d}" for i in range(23, -1, -1)],
+    )
+    with (
+        BatchServer(fail_rate=0.5, seed=4) as server,
+        Client(
+            api_key="test-key", base_url="http://localhost/v1", transport=server.transport()
+        ) as client,
+    ):
+        job = bf.submit(
+            df, prompt="prompt", model=MODEL, name="quiz", client=client, progress=False
+        )
+        job.wait(progress=False, poll=PollPolicy(initial=0.01))
+        first = job.results()
+        failed = first.index[first["state"] == "failed"]
+        assert 0 < len(failed) < len(df)
+        server.faults.fail_rate = 0.0
+        retry = job.retry_failed(temperature=0.0)
+        assert retry.name == "quiz-retry-1" and retry.batch_id != job.batch_id
+        retry.wait(progress=False, poll=PollPolicy(initial=0.01))
+        again = retry.results()
+    assert list(again.index) == list(failed)  # same rows, same IDs, frame order
+    assert (again["batch_request_id"] == pd.Series(failed, index=failed)).all()
+    assert (again["state"] == "succeeded").all()
+    assert (again["content"] == df.loc[failed, "prompt"]).all()
