@@ -97,7 +97,9 @@ def test_results_keep_the_frame_order_and_each_row_gets_its_own_answer(
 def test_results_by_id_column(paused: BatchServer, client: Client) -> None:
     df = pd.DataFrame({"uid": ["b", "a", "c"], "prompt": ["two", "one", "three"]})
     batch = client.create_batch("ids")
-    client.add_requests(batch.batch_id, [item(u, p) for u, p in zip(df.uid, df.prompt)])
+    client.add_requests(
+        batch.batch_id, [item(u, p) for u, p in zip(df.uid, df.prompt, strict=True)]
+    )
     paused.engine.step()
     out = Job(batch.batch_id, client=client, df=df, id_column="uid").results()
     assert out["content"].tolist() == ["two", "one", "three"]
@@ -211,8 +213,11 @@ def test_structured_output_columns_and_parse_error(paused: BatchServer, client: 
     batch = client.create_batch("structured")
     client.add_requests(
         batch.batch_id,
-        [item("a", "great", response_format=fmt), item("b", "awful", response_format=fmt)]
-        + [item("c", "not json")],
+        [
+            item("a", "great", response_format=fmt),
+            item("b", "awful", response_format=fmt),
+            item("c", "not json"),
+        ],
     )
     paused.engine.step()
     out = Job(batch.batch_id, client=client, df=df, response_model=Review).results()
@@ -292,10 +297,7 @@ def test_prefetch_raises_fetch_errors_and_stops_on_close() -> None:
 
 
 def result_batch(ids: list[str]) -> pa.RecordBatch:
-    columns = {
-        name: pa.nulls(len(ids), field.type)
-        for name, field in zip(RESULT_SCHEMA.names, RESULT_SCHEMA)
-    }
+    columns = {field.name: pa.nulls(len(ids), field.type) for field in RESULT_SCHEMA}
     columns["batch_request_id"] = pa.array(ids, pa.string())
     columns["state"] = pa.array(["succeeded"] * len(ids), pa.string())
     columns["content"] = pa.array([f"answer {i}" for i in range(len(ids))], pa.string())
