@@ -54,7 +54,7 @@ def read_frame(path: str | pathlib.Path) -> pd.DataFrame:
     if fmt == "parquet":
         return pd.read_parquet(path)
     if fmt == "jsonl":
-        return pd.read_json(path, lines=True, dtype=False, convert_dates=False)
+        return pd.read_json(path, lines=True, dtype=False)
     return pd.read_csv(path)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import pathlib
+import shlex
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,9 +21,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 import orjson
 import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from batchframe._cli_io import frame_format, read_frame, write_frame
-from batchframe._cli_session import CLIError, Connection, parse_param
+from batchframe._cli_session import EXIT_TIMEOUT, CLIError, Connection, parse_param
 from batchframe.client import Client
 from batchframe.models import Batch
 
@@ -31,12 +34,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Request",
+    "Written",
     "batch_json",
     "counts",
     "format_time",
     "input_options",
     "make_request",
     "manifest_folder",
+    "results_command",
     "submit_file",
     "write_results",
 ]
@@ -196,15 +201,49 @@ def manifest_folder(conn: Connection) -> Iterator[str | None]:
         yield None
 
 
-def write_results(job: Job, output: pathlib.Path, *, partial: bool = False) -> pathlib.Path:
-    """Parquet is streamed by the job; CSV and JSON Lines go through one DataFrame."""
-    if frame_format(output) == "parquet" and not partial:
+@dataclass(frozen=True)
+class Written:
+    """A results file and the total ``cost_usd`` of its rows."""
+
+    path: pathlib.Path
+    cost_usd: float
+
+
+def write_results(job: Job, output: pathlib.Path, *, partial: bool = False) -> Written:
+    """Write the job's results to ``output`` in the format its extension names.
+
+    Parquet is streamed page by page by the job; CSV and JSON Lines go through one DataFrame.
+    Unless ``partial``, a batch with pending requests is refused (exit 4: try again later).
+    """
+    if not partial:
+        batch = job.refresh()
+        if not batch.is_done:
+            raise CLIError(
+                f"Batch {batch.batch_id} is not finished ({batch.num_pending} of "
+                f"{batch.num_requests} requests pending): run `batchframe wait "
+                f"{batch.batch_id}` first, or pass --partial.",
+                EXIT_TIMEOUT,
+            )
+    if frame_format(output) == "parquet":
         output.parent.mkdir(parents=True, exist_ok=True)
-        return job.to_parquet(output)
-    return write_frame(job.results(partial=partial), output)
+        path = job.to_parquet(output)
+        cost = pc.sum(pq.read_table(path, columns=["cost_usd"]).column(0)).as_py()
+        return Written(path, float(cost or 0.0))
+    frame = job.results(partial=True)
+    return Written(write_frame(frame, output), float(frame["cost_usd"].sum()))
+
+
+def results_command(batch_id: str, request: Request, output: pathlib.Path) -> str:
+    """The ``batchframe results`` command line that fetches a run's results later."""
+    words = ["batchframe", "results", batch_id, "--input", str(request.input_path)]
+    id_column = request.submit_args.get("id_column")
+    if id_column is not None:
+        words += ["--id-column", id_column]
+    return shlex.join([*words, "-o", str(output)])
 
 
 def counts(batch: Batch) -> str:
+    """``"3 succeeded, 1 failed"`` (cancelled and pending only when there are some)."""
     parts = [f"{batch.num_success} succeeded", f"{batch.num_error} failed"]
     if batch.num_cancelled:
         parts.append(f"{batch.num_cancelled} cancelled")

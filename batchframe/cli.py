@@ -21,6 +21,7 @@ from batchframe._cli_jobs import (
     input_options,
     make_request,
     manifest_folder,
+    results_command,
     submit_file,
     write_results,
 )
@@ -217,20 +218,15 @@ def run(conn: Connection, output: pathlib.Path | None, **options: Any) -> None:
         try:
             batch = job.wait(progress=request.progress)
         except KeyboardInterrupt:
-            if not conn.is_local or conn.local_db is not None:
-                click.echo(
-                    f"The batch keeps running; later: batchframe results {job.batch_id} "
-                    f"--input {request.input_path} -o {output}",
-                    err=True,
-                )
+            if not conn.is_local or conn.local_db is not None:  # the batch outlives us
+                click.echo(f"Later: {results_command(job.batch_id, request, output)}", err=True)
             raise
-        written = write_results(job, output)
-        cost = job.cost()
+        written = write_results(job, output, partial=True)  # wait returned: nothing pending
     skipped = rows - batch.num_requests
     click.echo(
         f"{rows} rows: {counts(batch)}"
         + (f", {skipped} skipped" if skipped > 0 else "")
-        + f"; cost ${cost:.4f}; wrote {written}",
+        + f"; cost ${written.cost_usd:.4f}; wrote {written.path}",
         err=True,
     )
 
@@ -365,7 +361,7 @@ def results(
     with connect(conn, need_db=True) as client:
         job = attach(batch_id, frame, id_column=id_column, client=client)
         written = write_results(job, output, partial=partial)
-    click.echo(f"wrote {written}", err=True)
+    click.echo(f"wrote {written.path}", err=True)
 
 
 @main.command(
