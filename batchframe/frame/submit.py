@@ -138,14 +138,18 @@ def _check_knobs(
     calls_per_30s: float | None,
     concurrency: int | None,
 ) -> None:
-    for label, value in (
-        ("chunk_rows", chunk_rows),
-        ("chunk_bytes", chunk_bytes),
-        ("calls_per_30s", calls_per_30s),
-        ("concurrency", concurrency),
+    whole = (("chunk_rows", chunk_rows), ("chunk_bytes", chunk_bytes), ("concurrency", concurrency))
+    for label, value in whole:
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ValueError(f"{label} must be a positive integer, got {value!r}")
+    if calls_per_30s is not None and (
+        isinstance(calls_per_30s, bool)
+        or not isinstance(calls_per_30s, int | float)
+        or not calls_per_30s > 0
     ):
-        if value is not None and (isinstance(value, bool) or not value > 0):
-            raise ValueError(f"{label} must be a positive number, got {value!r}")
+        raise ValueError(f"calls_per_30s must be a positive number, got {calls_per_30s!r}")
 
 
 def _create_or_reattach(

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import threading
 
+import pandas as pd
 import pytest
 
-from batchframe.frame.upload import CallLimiter
+from batchframe.client import Client
+from batchframe.frame.encode import EncodedRequests, encode_requests
+from batchframe.frame.upload import CallLimiter, upload_requests
 
 
 class FakeClock:
@@ -105,3 +108,69 @@ def test_limiter_is_thread_safe() -> None:
         t.join()
     assert len(starts) == 20
     assert sorted(starts) == [0.0] * 4 + [30.0] * 4 + [60.0] * 4 + [90.0] * 4 + [120.0] * 4
+
+
+# -- the sending loop against the in-process server ----------------------------------------
+
+
+def _encoded(n: int) -> EncodedRequests:
+    return encode_requests(
+        pd.DataFrame({"q": [f"question {i}" for i in range(n)]}), prompt="q", model="m"
+    )
+
+
+def _join_upload_threads() -> None:
+    for thread in threading.enumerate():
+        if thread.name.startswith("batchframe-upload"):
+            thread.join()
+
+
+def test_upload_sends_every_chunk_and_reports_progress(client: Client) -> None:
+    encoded = _encoded(45)
+    batch = client.create_batch("up")
+    seen: list[tuple[int, int, int]] = []
+    report = upload_requests(
+        client,
+        batch.batch_id,
+        encoded,
+        chunk_rows=10,
+        progress=False,
+        on_chunk=lambda *a: seen.append(a),
+    )
+    assert report.rows == 45 and report.chunks == 5
+    assert [s[1] for s in seen] == [1, 2, 3, 4, 5] and seen[-1][0] == 45 and seen[-1][2] == 5
+    ids = [m.batch_request_id for m in client.iter_requests(batch.batch_id)]
+    assert sorted(ids) == sorted(encoded.ids)
+
+
+def test_upload_of_chosen_indices_adds_only_those(client: Client) -> None:
+    encoded = _encoded(20)
+    batch = client.create_batch("some")
+    picked = [1, 3, 5, 19]
+    report = upload_requests(
+        client, batch.batch_id, encoded, indices=picked, chunk_rows=3, progress=False
+    )
+    assert report.rows == 4 and report.chunks == 2
+    ids = sorted(m.batch_request_id for m in client.iter_requests(batch.batch_id))
+    assert ids == sorted(encoded.ids[i] for i in picked)
+
+
+def test_ctrl_c_stops_starting_new_chunks(client: Client) -> None:
+    encoded = _encoded(30)
+    batch = client.create_batch("ctrl-c")
+
+    def interrupt(seconds: float) -> None:
+        raise KeyboardInterrupt  # the user pressed Ctrl-C while the upload was being paced
+
+    limiter = CallLimiter(1, sleep=interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        upload_requests(
+            client, batch.batch_id, encoded, chunk_rows=10, limiter=limiter, progress=False
+        )
+    _join_upload_threads()  # the chunk already in flight is allowed to finish
+    assert client.get_batch(batch.batch_id).num_requests == 10
+
+
+def test_a_bad_concurrency_is_refused(client: Client) -> None:
+    with pytest.raises(ValueError, match="concurrency"):
+        upload_requests(client, "batch_x", _encoded(2), concurrency=0, progress=False)

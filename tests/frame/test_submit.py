@@ -1,0 +1,286 @@
+"""``bf.submit`` against the real local server: chunks, bodies, reattach, resume, pacing."""
+
+from __future__ import annotations
+
+import pathlib
+import threading
+from collections.abc import Callable, Iterator
+
+import httpx
+import orjson
+import pandas as pd
+import pytest
+
+import batchframe as bf
+from batchframe.client import Client
+from batchframe.errors import ManifestConflictError, UploadError
+from batchframe.frame.encode import encode_requests
+from batchframe.frame.manifest import find_manifest
+from batchframe.frame.upload import plan_chunks
+from batchframe.server.app import BatchServer
+
+URL = "http://localhost/v1"
+KEY = "xai-TESTSECRETKEY0123456789"
+
+
+class AddCounter(httpx.BaseTransport):
+    """Wraps the real server transport: counts add calls, optionally fails after ``fail_after``."""
+
+    def __init__(self, inner: httpx.BaseTransport, fail_after: int | None = None) -> None:
+        self.inner = inner
+        self.fail_after = fail_after
+        self.bodies: list[bytes] = []
+        self._lock = threading.Lock()
+
+    @property
+    def calls(self) -> int:
+        return len(self.bodies)
+
+    @property
+    def rows_sent(self) -> int:
+        return sum(len(orjson.loads(b)["batch_requests"]) for b in self.bodies)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        is_add = request.method == "POST" and request.url.path.endswith("/requests")
+        if is_add:
+            with self._lock:
+                if self.fail_after is not None and self.calls >= self.fail_after:
+                    raise httpx.ConnectError("the kernel died", request=request)
+                self.bodies.append(request.read())
+        return self.inner.handle_request(request)
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # manifests land in tmp_path/.batchframe, never in the repo
+    monkeypatch.delenv("BATCHFRAME_HOME", raising=False)
+    monkeypatch.delenv("BATCHFRAME_DISABLE_PROGRESS", raising=False)
+
+
+@pytest.fixture
+def make_client(batch_server: BatchServer) -> Iterator[Callable[..., tuple[Client, AddCounter]]]:
+    made: list[Client] = []
+
+    def make(fail_after: int | None = None) -> tuple[Client, AddCounter]:
+        counter = AddCounter(batch_server.transport(), fail_after)
+        client = Client(api_key=KEY, base_url=URL, transport=counter, sleep=lambda s: None)
+        made.append(client)
+        return client, counter
+
+    yield make
+    for c in made:
+        c.close()
+
+
+def frame(n: int, prefix: str = "row") -> pd.DataFrame:
+    return pd.DataFrame({"text": [f"{prefix} {i}: " + "x" * (i % 7) for i in range(n)]})
+
+
+def batch_count(client: Client) -> int:
+    return sum(1 for _ in client.iter_batches())
+
+
+def listed_ids(client: Client, batch_id: str) -> list[str]:
+    return [m.batch_request_id for m in client.iter_requests(batch_id)]
+
+
+def test_submit_creates_one_batch_with_every_row(
+    batch_server: BatchServer, make_client: Callable[..., tuple[Client, AddCounter]]
+) -> None:
+    client, counter = make_client()
+    df = frame(30)
+    batch_server.engine.pause()
+    job = bf.submit(df, prompt="text", model="grok-4", name="t1", client=client, progress=False)
+    assert isinstance(job, bf.Job)
+    assert batch_count(client) == 1
+    assert counter.calls == 1
+    ids = listed_ids(client, job.batch_id)
+    assert sorted(ids) == sorted(str(i) for i in range(30))
+    assert client.get_batch(job.batch_id).num_pending == 30  # returned without waiting
+    batch_server.engine.step()
+    content = {r.batch_request_id: r.content for r in client.iter_results(job.batch_id)}
+    assert content == {str(i): df["text"][i] for i in range(30)}
+    manifest = find_manifest(job.batch_id)
+    assert manifest is not None and manifest.upload_complete and manifest.num_rows == 30
+
+
+def test_chunking_by_rows(make_client: Callable[..., tuple[Client, AddCounter]]) -> None:
+    client, counter = make_client()
+    job = bf.submit(
+        frame(25), prompt="text", model="m", client=client, chunk_rows=10, progress=False
+    )
+    assert counter.calls == 3
+    assert sorted(len(orjson.loads(b)["batch_requests"]) for b in counter.bodies) == [5, 10, 10]
+    assert client.get_batch(job.batch_id).num_requests == 25
+
+
+def test_chunking_by_bytes(make_client: Callable[..., tuple[Client, AddCounter]]) -> None:
+    client, counter = make_client()
+    df = frame(40)
+    sizes = encode_requests(df, prompt="text", model="m").item_sizes()
+    limit = int(sizes.max()) * 6
+    expected = plan_chunks(sizes, chunk_bytes=limit)
+    job = bf.submit(df, prompt="text", model="m", client=client, chunk_bytes=limit, progress=False)
+    assert counter.calls == len(expected) > 1
+    assert all(len(b) <= limit for b in counter.bodies)  # whole bodies, envelope included
+    assert sorted(listed_ids(client, job.batch_id)) == sorted(str(i) for i in range(40))
+
+
+def test_rerun_reattaches_without_a_new_batch(
+    make_client: Callable[..., tuple[Client, AddCounter]],
+) -> None:
+    client, counter = make_client()
+    df = frame(12)
+    first = bf.submit(df, prompt="text", model="m", client=client, progress=False)
+    second = bf.submit(df, prompt="text", model="m", client=client, progress=False)
+    assert second.batch_id == first.batch_id  # auto name from the fingerprint matches
+    assert batch_count(client) == 1
+    assert counter.calls == 1  # upload complete and the count matches: nothing re-added
+    named = bf.submit(df, prompt="text", model="m", name="n", client=client, progress=False)
+    again = bf.submit(df, prompt="text", model="m", name="n", client=client, progress=False)
+    assert named.batch_id == again.batch_id != first.batch_id
+    assert batch_count(client) == 2
+
+
+def test_changed_frame_under_same_name_conflicts(
+    make_client: Callable[..., tuple[Client, AddCounter]],
+) -> None:
+    client, counter = make_client()
+    bf.submit(frame(5), prompt="text", model="m", name="same", client=client, progress=False)
+    with pytest.raises(ManifestConflictError, match="name=") as info:
+        bf.submit(frame(5, "changed"), prompt="text", model="m", name="same", client=client)
+    assert isinstance(info.value, ValueError)
+    assert ".batchframe" in str(info.value)
+    with pytest.raises(ManifestConflictError):  # settings count too
+        bf.submit(frame(5), prompt="text", model="m", name="same", client=client, temperature=0.1)
+    assert batch_count(client) == 1 and counter.calls == 1
+
+
+@pytest.mark.parametrize("fail_after", [0, 2])
+def test_interrupted_upload_resumes_without_duplicates(
+    make_client: Callable[..., tuple[Client, AddCounter]], fail_after: int
+) -> None:
+    df = frame(50)
+    dying, _dying_counter = make_client(fail_after=fail_after)
+    with pytest.raises(UploadError) as info:
+        bf.submit(df, prompt="text", model="m", name="r", client=dying, chunk_rows=10,
+                  concurrency=1, progress=False)  # fmt: skip
+    batch_id = info.value.batch_id
+    assert batch_id in str(info.value) and "Rerun" in str(info.value)
+    manifest = find_manifest(batch_id)
+    assert manifest is not None and not manifest.upload_complete
+    assert manifest.rows_confirmed == 10 * fail_after == info.value.rows_done
+
+    client, counter = make_client()
+    job = bf.submit(df, prompt="text", model="m", name="r", client=client, chunk_rows=10,
+                    progress=False)  # fmt: skip
+    assert job.batch_id == batch_id
+    assert batch_count(client) == 1
+    assert counter.rows_sent == 50 - 10 * fail_after  # only the missing rows were added
+    ids = listed_ids(client, batch_id)
+    assert len(ids) == len(set(ids)) == 50 == client.get_batch(batch_id).num_requests
+    manifest = find_manifest(batch_id)
+    assert manifest is not None and manifest.upload_complete
+
+
+def test_failed_chunk_waits_for_the_others_in_flight(
+    make_client: Callable[..., tuple[Client, AddCounter]],
+) -> None:
+    dying, _counter = make_client(fail_after=3)
+    with pytest.raises(UploadError) as info:
+        bf.submit(frame(60), prompt="text", model="m", client=dying, chunk_rows=10,
+                  concurrency=4, progress=False)  # fmt: skip
+    assert isinstance(info.value.__cause__, bf.APIConnectionError)
+    assert info.value.rows_done == 30 == dying.get_batch(info.value.batch_id).num_requests
+
+
+def test_bad_input_sends_nothing(make_client: Callable[..., tuple[Client, AddCounter]]) -> None:
+    client, counter = make_client()
+    df = pd.DataFrame({"text": ["a", None, "c"], "key": ["1", "1", "2"]})
+    with pytest.raises(ValueError):
+        bf.submit(df, prompt="missing", model="m", client=client)
+    with pytest.raises(ValueError):
+        bf.submit(df, prompt="text", model="m", client=client)  # a null prompt
+    dup = pd.DataFrame({"text": ["a", "b", "c"], "key": ["1", "1", "2"]})
+    with pytest.raises(ValueError, match="1"):
+        bf.submit(dup, prompt="text", model="m", id_column="key", client=client)
+    for knobs in (
+        {"chunk_rows": 0},
+        {"chunk_bytes": 1.5},
+        {"calls_per_30s": -1},
+        {"concurrency": True},
+    ):
+        with pytest.raises(ValueError, match=next(iter(knobs))):
+            bf.submit(df.dropna(), prompt="text", model="m", client=client, **knobs)
+    assert client.list_batches().batches == []
+    assert counter.calls == 0
+    assert not pathlib.Path(".batchframe").exists()
+
+
+def test_manifest_never_holds_the_key(
+    make_client: Callable[..., tuple[Client, AddCounter]],
+) -> None:
+    client, _ = make_client()
+    bf.submit(frame(3), prompt="text", model="m", client=client, progress=False)
+    files = list(pathlib.Path(".batchframe").iterdir())
+    assert len(files) == 1
+    text = files[0].read_text()
+    assert KEY not in text and "TESTSECRET" not in text and "Bearer" not in text
+    assert URL in text
+
+
+def test_progress_false_prints_nothing(
+    make_client: Callable[..., tuple[Client, AddCounter]], capfd: pytest.CaptureFixture[str]
+) -> None:
+    client, _ = make_client()
+    bf.submit(frame(30), prompt="text", model="m", client=client, chunk_rows=5, progress=False)
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+    bf.submit(frame(30, "b"), prompt="text", model="m", client=client, chunk_rows=5)
+    assert "upload" in capfd.readouterr().err  # the bar shows when asked for
+
+
+def test_gone_or_cancelled_batch_says_how_to_start_fresh(
+    make_client: Callable[..., tuple[Client, AddCounter]],
+) -> None:
+    client, _ = make_client()
+    job = bf.submit(frame(4), prompt="text", model="m", name="c", client=client, progress=False)
+    client.cancel_batch(job.batch_id)
+    with pytest.raises(ManifestConflictError, match="cancelled"):
+        bf.submit(frame(4), prompt="text", model="m", name="c", client=client)
+    with (
+        BatchServer() as fresh,
+        Client(api_key=KEY, base_url=URL, transport=fresh.transport()) as other,
+        pytest.raises(ManifestConflictError, match="no longer has"),
+    ):
+        bf.submit(frame(4), prompt="text", model="m", name="c", client=other)
+
+
+def test_manifest_dir_and_skipped_rows(
+    tmp_path: pathlib.Path, make_client: Callable[..., tuple[Client, AddCounter]]
+) -> None:
+    client, _counter = make_client()
+    df = pd.DataFrame({"text": ["a", None, "c"]}, index=[10, 20, 30])
+    job = bf.submit(df, prompt="text", model="m", on_null="skip", client=client,
+                    manifest_dir=tmp_path / "m", progress=False)  # fmt: skip
+    assert sorted(listed_ids(client, job.batch_id)) == ["10", "30"]
+    assert find_manifest(job.batch_id, tmp_path / "m") is not None
+    assert not pathlib.Path(".batchframe").exists()
+
+
+def test_paced_upload_survives_429s_on_a_real_server() -> None:
+    retry_waits: list[float] = []
+    with bf.serve(add_calls_per_30s=2) as handle:
+
+        def sleep(seconds: float) -> None:
+            # The server asked us to wait (429 + Retry-After); rather than sit out its 30 s
+            # window, lift the budget as the window passing would, and go on at once.
+            retry_waits.append(seconds)
+            httpx.post(f"{handle.url}/_control/faults", json={"add_calls_per_30s": None})
+
+        with Client(api_key=KEY, base_url=handle.base_url, sleep=sleep) as client:
+            job = bf.submit(frame(40), prompt="text", model="m", client=client, chunk_rows=8,
+                            concurrency=2, progress=False)  # fmt: skip
+            ids = listed_ids(client, job.batch_id)
+            assert len(ids) == len(set(ids)) == 40 == client.get_batch(job.batch_id).num_requests
+    assert retry_waits and min(retry_waits) >= 1  # Retry-After was honoured
