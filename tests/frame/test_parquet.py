@@ -1,0 +1,148 @@
+"""to_parquet: the same rows and values as results(), streamed, atomic, real files."""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any, Literal
+
+import httpx
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from pydantic import BaseModel
+
+from batchframe.client import Client
+from batchframe.errors import APIConnectionError
+from batchframe.frame.job import Job, attach
+from batchframe.server.app import BatchServer
+
+MODEL = "grok-4.3"
+
+
+def item(rid: str, text: str, **body: Any) -> dict[str, Any]:
+    request = {"model": MODEL, "messages": [{"role": "user", "content": text}], **body}
+    return {"batch_request_id": rid, "batch_request": {"chat_get_completion": request}}
+
+
+def add_frame(client: Client, df: pd.DataFrame, **body: Any) -> str:
+    batch = client.create_batch("parquet")
+    ids = [str(i) for i in df.index]
+    client.add_requests(
+        batch.batch_id, [item(i, t, **body) for i, t in zip(ids, df["prompt"], strict=True)]
+    )
+    return batch.batch_id
+
+
+def by_id(df: pd.DataFrame) -> pd.DataFrame:
+    return df.sort_values("batch_request_id", kind="stable")
+
+
+def assert_same_table(path: pathlib.Path, expected: pd.DataFrame) -> None:
+    back = pd.read_parquet(path)
+    pd.testing.assert_frame_equal(by_id(back), by_id(expected))  # dtypes included
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    n = 2500  # three result pages
+    order = np.random.default_rng(9).permutation(n)
+    return pd.DataFrame(
+        {
+            "prompt": [f"Grüße {i} — ✓ {'x' * (i % 7)}" for i in order],
+            "group": pd.array(order % 3, dtype="Int64"),
+            "weight": order / 10,
+        },
+        index=pd.Index([f"k{i:05d}" for i in order], name="key"),
+    )
+
+
+def test_round_trip_equals_results_with_pending_rows(
+    batch_server: BatchServer, client: Client, frame: pd.DataFrame, tmp_path: pathlib.Path
+) -> None:
+    batch_server.engine.pause()
+    job = Job(add_frame(client, frame), client=client, df=frame)
+    batch_server.engine.step(1700)
+    path = job.to_parquet(tmp_path / "deep" / "dir" / "out.parquet")
+    assert path == tmp_path / "deep" / "dir" / "out.parquet"
+    expected = job.results(partial=True)
+    assert (expected["state"] == "pending").sum() == 800
+    assert_same_table(path, expected)
+    assert pq.ParquetFile(path).metadata.num_rows == len(frame)
+    assert [p.name for p in path.parent.iterdir()] == ["out.parquet"]  # no temp file left
+
+
+def test_round_trip_with_failed_cancelled_and_skipped_rows(tmp_path: pathlib.Path) -> None:
+    df = pd.DataFrame({"prompt": [f"p{i}" for i in range(40)] + [None]}, index=range(100, 141))
+    with (
+        BatchServer(fail_rate=0.3, seed=2) as server,
+        Client(
+            api_key="test-key", base_url="http://localhost/v1", transport=server.transport()
+        ) as client,
+    ):
+        server.engine.pause()
+        job = Job(add_frame(client, df.iloc[:40]), client=client, df=df, skipped_ids=["140"])
+        server.engine.step(30)
+        job.cancel()
+        path = job.to_parquet(tmp_path / "mixed.parquet")
+        expected = job.results()
+    assert set(expected["state"]) == {"succeeded", "failed", "cancelled", "skipped"}
+    assert_same_table(path, expected)
+
+
+def test_without_a_frame_the_file_has_the_result_columns(
+    batch_server: BatchServer, client: Client, frame: pd.DataFrame, tmp_path: pathlib.Path
+) -> None:
+    batch_server.engine.pause()
+    batch_id = add_frame(client, frame.iloc[:300])
+    batch_server.engine.step(120)
+    job = attach(batch_id, client=client)
+    path = job.to_parquet(tmp_path / "ids.parquet")
+    expected = job.results(partial=True)
+    back = pd.read_parquet(path)
+    pd.testing.assert_frame_equal(by_id(back).reset_index(drop=True), expected)
+
+
+class Label(BaseModel):
+    label: Literal["spam", "ham"]
+    score: int
+
+
+def test_structured_columns_round_trip(
+    batch_server: BatchServer, client: Client, tmp_path: pathlib.Path
+) -> None:
+    schema = {"name": "Label", "schema": Label.model_json_schema(), "strict": True}
+    df = pd.DataFrame({"prompt": ["buy now", "hi mum"]}, index=["s", "h"])
+    batch_id = add_frame(client, df, response_format={"type": "json_schema", "json_schema": schema})
+    job = Job(batch_id, client=client, df=df, response_model=Label)
+    job.wait(progress=False)
+    path = job.to_parquet(tmp_path / "labels.parquet")
+    expected = job.results()
+    assert expected["score"].dtype == "Int64"
+    assert_same_table(path, expected)
+
+
+class FailSecondResultsPage(httpx.BaseTransport):
+    """The server's own transport, except that a second results page never arrives."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/results") and "pagination_token" in request.url.params:
+            raise httpx.ConnectError("connection lost", request=request)
+        return self.inner.handle_request(request)
+
+
+def test_a_failed_write_leaves_no_file(
+    batch_server: BatchServer, frame: pd.DataFrame, tmp_path: pathlib.Path
+) -> None:
+    transport = FailSecondResultsPage(batch_server.transport())
+    with Client(
+        api_key="test-key", base_url="http://localhost/v1", transport=transport, max_retries=0
+    ) as client:
+        job = Job(add_frame(client, frame), client=client, df=frame)
+        job.wait(progress=False)
+        with pytest.raises(APIConnectionError):
+            job.to_parquet(tmp_path / "out.parquet")
+    assert list(tmp_path.iterdir()) == []
