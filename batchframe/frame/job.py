@@ -292,7 +292,10 @@ def frame_ids(df: pd.DataFrame, ids: Iterable[str] | None, id_column: str | None
     if ids is None:
         from batchframe.frame.columns import request_ids  # validates: unique, non-null, ...
 
-        return pd.Index(request_ids(df, id_column).to_numpy(zero_copy_only=False), dtype=object)
+        derived: pd.Index = pd.Index(
+            request_ids(df, id_column).to_numpy(zero_copy_only=False), dtype=object
+        )
+        return derived
     index = pd.Index(list(ids), dtype=object)
     if len(index) != len(df):
         raise ValueError(f"got {len(index)} ids for a frame of {len(df)} rows")

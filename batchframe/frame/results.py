@@ -277,7 +277,7 @@ def fill_state(
 
 def positions_in_frame(frame_ids: pd.Index, result_ids: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """For each result, its row in the frame; results not in the frame are dropped (-1)."""
-    positions = frame_ids.get_indexer(np.asarray(result_ids.to_numpy(zero_copy_only=False)))
+    positions = frame_ids.get_indexer(pd.Index(result_ids.to_numpy(zero_copy_only=False)))
     missing = positions < 0
     if missing.any():
         logger.warning(
