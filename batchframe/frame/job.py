@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import html
 import logging
 import pathlib
@@ -217,14 +218,20 @@ class Job:
         return write_parquet(self._source(), self.refresh(), path)
 
     def cost(self) -> Any:
-        """Token and cost totals over the finished rows (``batchframe.frame.cost``).
+        """Token and cost totals over the finished rows (a ``CostSummary``).
+
+        Totals come from the result pages; ``pending`` and ``rows`` from the batch counters.
 
         >>> job.cost()                                              # doctest: +SKIP
         """
         from batchframe.frame.cost import summarize_cost
         from batchframe.frame.results import iter_result_pages, result_table
 
-        return summarize_cost(result_table(iter_result_pages(self._client, self._batch_id)))
+        batch = self.refresh()
+        summary = summarize_cost(result_table(iter_result_pages(self._client, self._batch_id)))
+        return dataclasses.replace(
+            summary, rows=summary.rows + batch.num_pending, pending=batch.num_pending
+        )
 
     # -- retrying ----------------------------------------------------------------------------
 

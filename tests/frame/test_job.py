@@ -224,3 +224,23 @@ def test_retry_failed_resubmits_only_failed_rows(
     assert (again["batch_request_id"] == pd.Series(failed, index=failed)).all()
     assert (again["state"] == "succeeded").all()
     assert (again["content"] == df.loc[failed, "prompt"]).all()
+
+
+def test_cost_sums_the_finished_rows(paused: BatchServer, client: Client) -> None:
+    job = Job(add(client, ["a", "b", "c", "d"]), client=client)
+    paused.engine.step(3)
+    summary = job.cost()
+    assert summary.succeeded == 3 and summary.failed == 0
+    assert summary.pending == 1 and summary.rows == 4
+    assert summary.total_tokens > 0 and summary.cost_usd > 0
+
+
+def test_wait_works_inside_a_running_event_loop(batch_server: BatchServer, client: Client) -> None:
+    import asyncio
+
+    job = Job(add(client, ["a", "b"]), client=client)
+
+    async def notebook_cell() -> int:  # Jupyter runs cells inside a running loop
+        return job.wait(progress=False, poll=PollPolicy(initial=0.01)).num_success
+
+    assert asyncio.run(notebook_cell()) == 2
