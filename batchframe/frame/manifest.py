@@ -39,6 +39,7 @@ __all__ = [
     "Manifest",
     "check_fingerprint",
     "find_manifest",
+    "jsonable_kwargs",
     "load_manifest",
     "manifest_dir",
     "manifest_path",
@@ -70,6 +71,9 @@ class Manifest:
     chunks_confirmed: int = 0
     chunks_total: int = 0
     batchframe_version: str = __version__
+    #: The encoding arguments when they are plain JSON (lets ``bf.attach(...).retry_failed()``
+    #: resubmit); ``None`` when they hold something JSON cannot carry, such as a response_model.
+    submit_kwargs: dict[str, Any] | None = None
 
     def to_json(self) -> bytes:
         return orjson.dumps(dataclasses.asdict(self), option=orjson.OPT_INDENT_2)
@@ -172,6 +176,19 @@ def find_manifest(
         if manifest.batch_id == batch_id:
             return manifest
     return None
+
+
+def jsonable_kwargs(kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """``kwargs`` if they survive a JSON round trip unchanged, else ``None``.
+
+    >>> jsonable_kwargs({"prompt": "q", "temperature": 0.2}), jsonable_kwargs({"x": object()})
+    ({'prompt': 'q', 'temperature': 0.2}, None)
+    """
+    try:
+        back = orjson.loads(orjson.dumps(kwargs))
+    except (TypeError, orjson.JSONEncodeError):
+        return None
+    return back if back == kwargs else None
 
 
 def check_fingerprint(manifest: Manifest, fingerprint: str, path: pathlib.Path) -> None:

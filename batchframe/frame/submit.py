@@ -27,6 +27,7 @@ from batchframe.errors import ManifestConflictError, NotFoundError
 from batchframe.frame.manifest import (
     Manifest,
     check_fingerprint,
+    jsonable_kwargs,
     load_manifest,
     manifest_path,
     write_manifest,
@@ -79,6 +80,8 @@ def submit(
     from batchframe.frame.job import Job
 
     _check_knobs(chunk_rows, chunk_bytes, calls_per_30s, concurrency)
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise ValueError(f"name must be a non-empty string, got {name!r}")
     encoding: dict[str, Any] = {
         "prompt": prompt,
         "template": template,
@@ -106,6 +109,7 @@ def submit(
             model=model,
             id_column=id_column,
             directory=manifest_dir,
+            submit_kwargs=encoding,
             send={
                 "chunk_rows": chunk_rows,
                 "chunk_bytes": chunk_bytes,
@@ -160,6 +164,7 @@ def _create_or_reattach(
     model: str,
     id_column: str | None,
     directory: str | os.PathLike[str] | None,
+    submit_kwargs: dict[str, Any],
     send: dict[str, Any],
 ) -> Manifest:
     fingerprint = str(encoded.fingerprint())
@@ -187,6 +192,7 @@ def _create_or_reattach(
             num_rows=len(encoded),
             id_column=id_column,
             fingerprint=fingerprint,
+            submit_kwargs=jsonable_kwargs(submit_kwargs),
         )
         write_manifest(manifest, directory)  # before any add: a crash from here on resumes
     return _upload(client, encoded, manifest, indices, directory, send)

@@ -10,6 +10,7 @@ import httpx
 import orjson
 import pandas as pd
 import pytest
+from pydantic import BaseModel
 
 import batchframe as bf
 from batchframe.client import Client
@@ -284,3 +285,40 @@ def test_paced_upload_survives_429s_on_a_real_server() -> None:
             ids = listed_ids(client, job.batch_id)
             assert len(ids) == len(set(ids)) == 40 == client.get_batch(job.batch_id).num_requests
     assert retry_waits and min(retry_waits) >= 1  # Retry-After was honoured
+
+
+def test_job_from_submit_joins_results_on_the_frame(
+    make_client: Callable[..., tuple[Client, AddCounter]],
+) -> None:
+    client, _ = make_client()
+    df = pd.DataFrame({"key": ["k1", "k2", "k3", "k4"], "text": ["one", None, "three", "four"]})
+    job = bf.submit(df, prompt="text", model="m", id_column="key", on_null="skip", client=client,
+                    progress=False)  # fmt: skip
+    job.wait(timeout=30, progress=False)
+    out = job.results()
+    assert list(out["batch_request_id"]) == ["k1", "k2", "k3", "k4"]
+    assert list(out["state"]) == ["succeeded", "skipped", "succeeded", "succeeded"]
+    assert out["content"][0] == "one" and out["content"][3] == "four"
+
+
+def test_manifest_keeps_plain_settings_for_attach(
+    make_client: Callable[..., tuple[Client, AddCounter]],
+) -> None:
+    client, _ = make_client()
+    df = frame(3)
+    job = bf.submit(df, prompt="text", model="m", name="kw", client=client, progress=False,
+                    temperature=0.3)  # fmt: skip
+    manifest = find_manifest(job.batch_id)
+    assert manifest is not None and manifest.submit_kwargs is not None
+    assert manifest.submit_kwargs["prompt"] == "text"
+    assert manifest.submit_kwargs["temperature"] == 0.3
+    attached = bf.attach(job.batch_id, df, client=client)
+    assert attached.batch_id == job.batch_id and attached.name == "kw"
+
+    class Review(BaseModel):
+        sentiment: str
+
+    typed = bf.submit(df, prompt="text", model="m", response_model=Review, client=client,
+                      progress=False)  # fmt: skip
+    manifest = find_manifest(typed.batch_id)
+    assert manifest is not None and manifest.submit_kwargs is None  # a class is not JSON
