@@ -138,25 +138,19 @@ class Job:
         >>> job.wait(timeout=3600)                                  # doctest: +SKIP
         """
         policy = poll or PollPolicy()
-        start = clock()
+        deadline = None if timeout is None else clock() + timeout
         delay = policy.initial
-        bar = progress_bar(
-            total=None, desc=self.name or self._batch_id, unit="req", enabled=progress
-        )
+        desc = self.name or self._batch_id
         try:
-            with bar:
+            with progress_bar(total=None, desc=desc, unit="req", enabled=progress) as bar:
                 batch = self.refresh()
                 while True:
                     _show(bar, batch)
                     if _settled(batch):
                         return batch
-                    pause = delay
-                    if timeout is not None:
-                        left = timeout - (clock() - start)
-                        if left <= 0:
-                            raise WaitTimeoutError(_timeout_message(batch, timeout), batch)
-                        pause = min(pause, left)
-                    sleep(pause)
+                    if deadline is not None and clock() >= deadline:
+                        raise WaitTimeoutError(_timeout_message(batch, timeout or 0.0), batch)
+                    sleep(delay if deadline is None else min(delay, deadline - clock()))
                     delay = min(delay * policy.factor, policy.maximum)
                     batch = self.refresh()
         except KeyboardInterrupt:
