@@ -13,9 +13,10 @@
 from __future__ import annotations
 
 import pathlib
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["SUFFIXES", "Format", "default_output", "frame_format", "read_frame", "write_frame"]
 
@@ -50,6 +51,8 @@ def read_frame(path: str | pathlib.Path) -> pd.DataFrame:
     CSV and JSON Lines get a fresh ``RangeIndex`` (row 0, 1, ...), so without an ID column the
     request IDs are row numbers.
     """
+    import pandas as pd  # here, not at the top: `batchframe --help` and `serve` stay fast
+
     fmt = frame_format(path)
     if fmt == "parquet":
         return pd.read_parquet(path)

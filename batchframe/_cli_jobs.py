@@ -20,9 +20,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import orjson
-import pandas as pd
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from batchframe._cli_io import frame_format, read_frame, write_frame
 from batchframe._cli_session import EXIT_TIMEOUT, CLIError, Connection, parse_param
@@ -30,6 +27,8 @@ from batchframe.client import Client
 from batchframe.models import Batch
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from batchframe.frame.job import Job
 
 __all__ = [
@@ -137,6 +136,8 @@ def submit_file(request: Request, client: Client, manifest_dir: str | None) -> t
 
 def _decode_messages(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     """Message lists stored as JSON text (as CSV must) become lists; other values pass through."""
+    import pandas as pd
+
     if column not in frame.columns:
         return frame  # submit names the missing column
     values = frame[column]
@@ -225,6 +226,9 @@ def write_results(job: Job, output: pathlib.Path, *, partial: bool = False) -> W
                 EXIT_TIMEOUT,
             )
     if frame_format(output) == "parquet":
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
         output.parent.mkdir(parents=True, exist_ok=True)
         path = job.to_parquet(output)
         cost = pc.sum(pq.read_table(path, columns=["cost_usd"]).column(0)).as_py()

@@ -95,7 +95,8 @@ def connection_options(command: _F) -> _F:
         click.option(
             "--local",
             is_flag=True,
-            help="Start a local batch server in this process and use it: no key, no network.",
+            help="Use a local batch server started in this process: no key, no network "
+            "(in memory; see --local-db).",
         ),
         click.option(
             "--local-db",

@@ -41,7 +41,7 @@ Exit codes:
   1    an unexpected error (--debug shows the traceback)
   2    bad usage or bad input: unknown option, missing column, no API key
   3    the API failed: no connection, or an error status (unknown batch ID, ...)
-  4    wait --timeout ran out (the batch keeps running)
+  4    not finished yet: wait --timeout ran out, or results without --partial
   130  interrupted (Ctrl-C)
 
 \b
@@ -312,7 +312,7 @@ def wait(conn: Connection, batch_id: str, timeout: float | None, no_progress: bo
 
 
 @main.command(
-    help="""Write the results of a batch to OUT (.parquet, .csv or .jsonl).
+    help="""Write the results of a batch to a .parquet, .csv or .jsonl file.
 
 With --input (the file that was submitted) the output is that table with the result columns
 joined on the request IDs; without it, the result columns alone. A batch with pending requests
@@ -382,7 +382,7 @@ def cancel(conn: Connection, batch_id: str) -> None:
 
 @main.command(
     name="ls",
-    help="""List the team's batches, newest first as the API orders them.
+    help="""List the team's batches, in the order the API returns them.
 
 \b
 Example:

@@ -1,0 +1,114 @@
+"""Errors: one or two lines on stderr, the documented exit code, no traceback, never the key."""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from cli_helpers import one_error_line
+from click.testing import Result
+
+from batchframe.errors import NotFoundError
+from batchframe.server import ServerHandle, serve
+
+SECRET = "xai-this-key-must-never-show-0123456789"
+
+
+def test_missing_column_is_exit_2_in_one_line(
+    run_process: Callable[..., Any], reviews_csv: pathlib.Path
+) -> None:
+    proc = run_process("run", reviews_csv, "--prompt", "nosuch", "--model", "m", "--local")
+    assert proc.returncode == 2
+    assert "nosuch" in one_error_line(proc.stderr)
+
+
+def test_missing_key_mentions_local(cli: Callable[..., Result], reviews_csv: pathlib.Path) -> None:
+    result = cli("run", reviews_csv, "--prompt", "text", "--model", "m")
+    assert result.exit_code == 2
+    assert "--local" in one_error_line(result.stderr)
+    assert "XAI_API_KEY" in result.stderr
+
+
+def test_unknown_batch_id_is_an_api_error(
+    cli: Callable[..., Result], loopback_server: ServerHandle
+) -> None:
+    api = ["--base-url", loopback_server.base_url, "--api-key", SECRET]
+    for command in (["status", "batch_nope"], ["cancel", "batch_nope"], ["wait", "batch_nope"]):
+        result = cli(*command, *api)
+        assert result.exit_code == 3, result.stderr
+        assert "404" in one_error_line(result.stderr)
+        assert SECRET not in result.stderr + result.stdout
+
+
+@pytest.fixture
+def strict_server() -> Iterator[ServerHandle]:
+    """A server that knows one key only: any other is rejected (400, as xAI answers)."""
+    with serve(keys={"xai-known-key-000000": "team-a"}) as handle:
+        yield handle
+
+
+def test_a_rejected_key_is_never_printed(
+    cli: Callable[..., Result], strict_server: ServerHandle, reviews_csv: pathlib.Path
+) -> None:
+    result = cli(
+        "submit", reviews_csv, "--prompt", "text", "--model", "m",
+        "--base-url", strict_server.base_url, "--api-key", SECRET,
+    )  # fmt: skip
+    assert result.exit_code == 3
+    one_error_line(result.stderr)
+    assert SECRET not in result.stderr + result.stdout
+    debug = cli(
+        "--debug", "status", "batch_x", "--base-url", strict_server.base_url, "--api-key", SECRET
+    )
+    assert SECRET not in debug.stderr + debug.stdout + repr(debug.exception)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--prompt", "text", "--template", "{text}"], "exactly one of"),
+        (["--model", "m", "--local"], "exactly one of"),
+        (["--prompt", "text", "--param", "temperature"], "key=value"),
+        (["--prompt", "text", "--param", "model=x"], "--param model"),
+        (["--prompt", "text", "-o", "out.xlsx"], "unknown table format"),
+    ],
+)
+def test_bad_usage_is_exit_2(
+    cli: Callable[..., Result], reviews_csv: pathlib.Path, args: list[str], needle: str
+) -> None:
+    base = ["run", reviews_csv, *(["--model", "m", "--local"] if "--model" not in args else [])]
+    result = cli(*base, *args)
+    assert result.exit_code == 2, result.stderr
+    assert needle in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_input_format_and_missing_file(
+    cli: Callable[..., Result], tmp_path: pathlib.Path
+) -> None:
+    (tmp_path / "in.txt").write_text("a\n", encoding="utf-8")
+    bad = cli("run", "in.txt", "--prompt", "a", "--model", "m", "--local")
+    assert bad.exit_code == 2
+    assert "unknown table format" in one_error_line(bad.stderr)
+    missing = cli("run", "nothere.csv", "--prompt", "a", "--model", "m", "--local")
+    assert missing.exit_code == 2
+    assert "nothere.csv" in missing.stderr
+
+
+def test_local_without_db_refused_where_batches_must_outlive_the_command(
+    cli: Callable[..., Result],
+) -> None:
+    result = cli("status", "batch_x", "--local")
+    assert result.exit_code == 2
+    assert "--local-db" in one_error_line(result.stderr)
+
+
+def test_debug_shows_the_exception(
+    cli: Callable[..., Result], loopback_server: ServerHandle
+) -> None:
+    result = cli(
+        "--debug", "status", "batch_nope", "--base-url", loopback_server.base_url, "--api-key", "k"
+    )
+    assert isinstance(result.exception, NotFoundError)
