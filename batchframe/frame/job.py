@@ -343,9 +343,8 @@ def attach(
         if id_column is None:
             id_column = manifest.id_column
         kwargs.setdefault("name", manifest.name)
-        saved = getattr(manifest, "submit_kwargs", None)
-        if saved is not None and df is not None:
-            kwargs.setdefault("submit_kwargs", saved)
+        if manifest.submit_kwargs is not None and df is not None:
+            kwargs.setdefault("submit_kwargs", manifest.submit_kwargs)
         if client is None:
             client = Client(base_url=manifest.base_url)
     if client is None:

@@ -220,6 +220,9 @@ def test_retry_failed_resubmits_only_failed_rows(
         assert retry.name == "quiz-retry-1" and retry.batch_id != job.batch_id
         retry.wait(progress=False, poll=PollPolicy(initial=0.01))
         again = retry.results()
+        # From another session: the manifest gives the settings; the same retry reattaches.
+        rerun = attach(job.batch_id, df, client=client).retry_failed(temperature=0.0)
+        assert rerun.batch_id == retry.batch_id
     assert list(again.index) == list(failed)  # same rows, same IDs, frame order
     assert (again["batch_request_id"] == pd.Series(failed, index=failed)).all()
     assert (again["state"] == "succeeded").all()
