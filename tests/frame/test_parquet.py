@@ -146,3 +146,16 @@ def test_a_failed_write_leaves_no_file(
         with pytest.raises(APIConnectionError):
             job.to_parquet(tmp_path / "out.parquet")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_over_a_real_loopback_server(loopback_server: Any, tmp_path: pathlib.Path) -> None:
+    df = pd.DataFrame({"prompt": [f"wire {i} ☃" for i in range(1200)]}).sample(
+        frac=1, random_state=1
+    )
+    with Client(api_key="test-key", base_url=loopback_server.base_url) as client:
+        job = Job(add_frame(client, df), client=client, df=df)
+        job.wait(progress=False)
+        path = job.to_parquet(tmp_path / "wire.parquet")
+        expected = job.results()
+    assert (expected["content"] == df["prompt"]).all() and expected.index.equals(df.index)
+    assert_same_table(path, expected)
