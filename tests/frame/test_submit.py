@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -40,6 +44,9 @@ class AddCounter(httpx.BaseTransport):
     @property
     def rows_sent(self) -> int:
         return sum(len(orjson.loads(b)["batch_requests"]) for b in self.bodies)
+
+    def close(self) -> None:
+        self.inner.close()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         is_add = request.method == "POST" and request.url.path.endswith("/requests")
@@ -277,7 +284,9 @@ def test_paced_upload_survives_429s_on_a_real_server() -> None:
             # The server asked us to wait (429 + Retry-After); rather than sit out its 30 s
             # window, lift the budget as the window passing would, and go on at once.
             retry_waits.append(seconds)
-            httpx.post(f"{handle.url}/_control/faults", json={"add_calls_per_30s": None})
+            httpx.post(
+                f"{handle.url}/_control/faults", json={"add_calls_per_30s": None}
+            ).raise_for_status()
 
         with Client(api_key=KEY, base_url=handle.base_url, sleep=sleep) as client:
             job = bf.submit(frame(40), prompt="text", model="m", client=client, chunk_rows=8,
@@ -322,3 +331,43 @@ def test_manifest_keeps_plain_settings_for_attach(
                       progress=False)  # fmt: skip
     manifest = find_manifest(typed.batch_id)
     assert manifest is not None and manifest.submit_kwargs is None  # a class is not JSON
+
+
+_CHILD = """
+import pandas as pd, batchframe as bf
+df = pd.DataFrame({"text": [f"row {i}" for i in range(200)]})
+bf.submit(df, prompt="text", model="m", name="killed", chunk_rows=10, concurrency=1,
+          progress=False)
+"""
+
+
+def test_a_killed_process_resumes_on_rerun(tmp_path: pathlib.Path) -> None:
+    df = pd.DataFrame({"text": [f"row {i}" for i in range(200)]})
+    with bf.serve(latency=0.05) as handle:
+        env = {**os.environ, "XAI_API_KEY": KEY, "XAI_BASE_URL": handle.base_url}
+        child = subprocess.Popen([sys.executable, "-c", _CHILD], cwd=tmp_path, env=env)
+        with Client(api_key=KEY, base_url=handle.base_url) as watcher:
+            try:
+                while child.poll() is None:  # kill -9 once a few chunks are in
+                    batches = watcher.list_batches().batches
+                    if batches and batches[0].num_requests >= 30:
+                        child.kill()
+                        break
+                    time.sleep(0.01)
+            finally:
+                child.kill()
+                child.wait()
+            added_before = watcher.get_batch(batches[0].batch_id).num_requests
+            assert 30 <= added_before < 200  # it died mid-upload
+            httpx.post(f"{handle.url}/_control/faults", json={"latency": 0}).raise_for_status()
+            counter = AddCounter(httpx.HTTPTransport())
+            with Client(api_key=KEY, base_url=handle.base_url, transport=counter) as client:
+                job = bf.submit(df, prompt="text", model="m", name="killed", chunk_rows=10,
+                                client=client, progress=False)  # fmt: skip
+                assert job.batch_id == batches[0].batch_id
+                assert batch_count(client) == 1
+                ids = listed_ids(client, job.batch_id)
+                assert (
+                    len(ids) == len(set(ids)) == 200 == client.get_batch(job.batch_id).num_requests
+                )
+                assert counter.rows_sent == 200 - added_before
