@@ -48,28 +48,74 @@ def string_buffers(
     return offsets - start, data
 
 
+_STEP = 1 << 18  # bytes per chunk: the temporaries stay in cache
+
+
+def _special_positions(data: npt.NDArray[np.uint8]) -> npt.NDArray[np.intp]:
+    """Positions of the bytes JSON must escape (controls, quote, backslash), chunk by chunk."""
+    mask = np.empty(min(_STEP, data.size), dtype=bool)
+    scratch = np.empty_like(mask)
+    found = [np.zeros(0, dtype=np.intp)]
+    for start in range(0, data.size, _STEP):
+        chunk = data[start : start + _STEP]
+        m, t = mask[: chunk.size], scratch[: chunk.size]
+        np.less(chunk, 32, out=m)
+        np.equal(chunk, 34, out=t)
+        m |= t
+        np.equal(chunk, 92, out=t)
+        m |= t
+        hits = np.flatnonzero(m)
+        if hits.size:
+            found.append(hits + start)
+    return np.concatenate(found)
+
+
+def _insert_backslashes(
+    data: npt.NDArray[np.uint8], special: npt.NDArray[np.intp]
+) -> npt.NDArray[np.uint8]:
+    """``data`` with a backslash inserted before each special byte, chunk by chunk."""
+    out = np.empty(data.size + special.size, dtype=np.uint8)
+    bounds = np.searchsorted(special, np.arange(0, data.size + _STEP, _STEP))
+    keep_buffer = np.empty(2 * _STEP, dtype=bool)
+    for k, start in enumerate(range(0, data.size, _STEP)):
+        lo, hi = int(bounds[k]), int(bounds[k + 1])
+        chunk = data[start : start + _STEP]
+        dst = out[start + lo : start + hi + chunk.size]
+        if hi == lo:
+            dst[:] = chunk
+            continue
+        slashes = special[lo:hi] - start + np.arange(hi - lo)
+        keep = keep_buffer[: dst.size]
+        keep.fill(True)
+        keep[slashes] = False
+        dst[keep] = chunk
+        dst[slashes] = 92
+    return out
+
+
 def json_escape(values: pa.Array | pa.ChunkedArray) -> pa.LargeStringArray:
     """Escape every string of a null-free Arrow string array as a JSON string body."""
     values = as_large_strings(values)
     if values.null_count:
         raise ValueError("json_escape needs an array without nulls")
     offsets, data = string_buffers(values)
-    special = np.flatnonzero((data < 32) | (data == 34) | (data == 92))
+    special = _special_positions(data)
     if special.size == 0:
         return values
     letters = _SHORT[data[special]]
-    rows = np.searchsorted(offsets, special, side="right") - 1
+    # specials before each string start: searching n offsets among the specials is the cheap way
+    before = np.searchsorted(special, offsets)
     if letters.all():
         # every escape is two bytes: insert a backslash before each special byte
-        out = np.insert(data, special, 92)
+        out = _insert_backslashes(data, special)
         out[special + np.arange(1, special.size + 1)] = letters
-        extra = np.bincount(rows, minlength=len(values))
+        new_offsets = offsets + before
     else:
         # rare control characters: orjson writes the \u00XX forms for the whole text at once
         out = np.frombuffer(orjson.dumps(data.tobytes().decode("utf-8"))[1:-1], dtype=np.uint8)
-        extra = np.bincount(rows, weights=np.where(letters == 0, 5, 1), minlength=len(values))
-    new_offsets = offsets.copy()
-    new_offsets[1:] += np.cumsum(extra, dtype=np.int64)
+        added = np.zeros(special.size + 1, dtype=np.int64)
+        np.cumsum(np.where(letters == 0, 5, 1), out=added[1:])
+        new_offsets = offsets + added[before]
     if new_offsets[-1] != out.size:  # pragma: no cover - would mean orjson changed its escapes
         raise RuntimeError("JSON escaping produced an unexpected length")
     return pa.LargeStringArray.from_buffers(  # type: ignore[no-any-return]
