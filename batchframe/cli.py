@@ -214,8 +214,8 @@ def run(conn: Connection, output: pathlib.Path | None, **options: Any) -> None:
     frame_format(output)  # an unknown extension fails before anything is sent
     with connect(conn) as client, manifest_folder(conn) as manifests:
         job, rows = submit_file(request, client, manifests)
-        click.echo(f"batch {job.batch_id}", err=True)
         try:
+            click.echo(f"batch {job.batch_id}", err=True)
             batch = job.wait(progress=request.progress)
         except KeyboardInterrupt:
             if not conn.is_local or conn.local_db is not None:  # the batch outlives us

@@ -56,9 +56,7 @@ def reference(group: click.Group = cli) -> str:
     """The generated Markdown: one section per command with its help in a text block."""
     sections = [("batchframe", help_text(group))]
     sections += [(f"batchframe {n}", help_text(group, n)) for n in command_names(group)]
-    return "\n".join(
-        f"## `{title}`\n\n```text\n{text.rstrip()}\n```\n" for title, text in sections
-    )
+    return "\n".join(f"## `{title}`\n\n```text\n{text.rstrip()}\n```\n" for title, text in sections)
 
 
 def render(page: str, group: click.Group = cli) -> str:

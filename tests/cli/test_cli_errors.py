@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pathlib
+import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -112,3 +115,25 @@ def test_debug_shows_the_exception(
         "--debug", "status", "batch_nope", "--base-url", loopback_server.base_url, "--api-key", "k"
     )
     assert isinstance(result.exception, NotFoundError)
+
+
+def test_ctrl_c_exits_130_without_a_traceback(
+    clean_env: dict[str, str], reviews_csv: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    with serve(speed=0.5) as slow:
+        api = ["--base-url", slow.base_url, "--api-key", "k"]
+        env = {**clean_env, "BATCHFRAME_DISABLE_PROGRESS": "0", "PYTHONUNBUFFERED": "1"}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "batchframe", "run", str(reviews_csv), "--prompt", "text",
+             "--model", "m", *api],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert proc.stderr is not None
+        first = proc.stderr.readline()  # "batch ..." once submitted: it is waiting now
+        assert first.startswith("batch "), first + proc.stderr.read()
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "Interrupted." in err
+    assert "batchframe results batch_" in err  # how to fetch the results later
