@@ -15,7 +15,7 @@ import logging
 import os
 import pathlib
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -47,9 +47,9 @@ logger = logging.getLogger("batchframe")
 def submit(
     df: pd.DataFrame,
     *,
-    prompt: str | None = None,
+    prompt: Hashable | None = None,
     template: str | None = None,
-    messages: str | None = None,
+    messages: Hashable | None = None,
     system: str | None = None,
     model: str,
     id_column: str | None = None,
