@@ -22,7 +22,22 @@ from batchframe.frame.decode import decode_results_page
 from batchframe.frame.encode import encode_requests
 from batchframe.models import BatchResult
 
-WORDS = 'the quick brown fox jumps over a lazy dog; she said "fine", then left\n'.split(" ")
+WORDS = [
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "a",
+    "lazy",
+    "dog;",
+    "she",
+    "said",
+    '"fine",',
+    "then",
+    "left\n",
+]
 
 
 def make_frame(rows: int) -> pd.DataFrame:
