@@ -42,11 +42,10 @@ def check_columns(df: pd.DataFrame, names: Sequence[Any], what: str) -> None:
 def _is_text_dtype(dtype: Any) -> bool:
     if isinstance(dtype, pd.StringDtype):
         return True
-    return (
-        (isinstance(dtype, pd.ArrowDtype)
-        and pa.types.is_string(dtype.pyarrow_dtype))
-        or (isinstance(dtype, pd.ArrowDtype) and pa.types.is_large_string(dtype.pyarrow_dtype))
-    )
+    if isinstance(dtype, pd.ArrowDtype):
+        arrow_type = dtype.pyarrow_dtype
+        return bool(pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type))
+    return False
 
 
 def _labels_to_strings(values: pd.Index | pd.Series) -> pa.LargeStringArray:
@@ -128,7 +127,7 @@ def text_array(series: pd.Series, ids: pa.LargeStringArray, column: Any) -> pa.L
     """A null-free text column as Arrow strings; non-text values are a ValueError naming rows."""
     dtype = series.dtype
     if len(series) == 0:
-        return pa.array([], pa.large_string())  # type: ignore[no-any-return]
+        return pa.array([], pa.large_string())
     if _is_text_dtype(dtype) or getattr(dtype, "name", "") == "str":
         return as_large_strings(pa.array(series, from_pandas=True))
     if isinstance(dtype, pd.CategoricalDtype):

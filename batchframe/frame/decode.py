@@ -184,4 +184,5 @@ def to_pandas(data: pa.Table | pa.RecordBatch) -> pd.DataFrame:
             return pd.Float64Dtype()
         return None
 
-    return data.to_pandas(types_mapper=mapper)
+    frame: pd.DataFrame = data.to_pandas(types_mapper=mapper)
+    return frame

@@ -31,7 +31,7 @@ def as_large_strings(values: pa.Array | pa.ChunkedArray) -> pa.LargeStringArray:
         values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
     if values.type != pa.large_string():
         values = values.cast(pa.large_string())
-    return values  # type: ignore[no-any-return]
+    return values
 
 
 def string_buffers(
@@ -118,6 +118,6 @@ def json_escape(values: pa.Array | pa.ChunkedArray) -> pa.LargeStringArray:
         new_offsets = offsets + added[before]
     if new_offsets[-1] != out.size:  # pragma: no cover - would mean orjson changed its escapes
         raise RuntimeError("JSON escaping produced an unexpected length")
-    return pa.LargeStringArray.from_buffers(  # type: ignore[no-any-return]
+    return pa.LargeStringArray.from_buffers(
         len(values), pa.py_buffer(new_offsets), pa.py_buffer(out)
     )

@@ -54,4 +54,4 @@ def messages_array(
                 f"messages column {column!r}, row {ids[i].as_py()!r}: the cell {exc}; expected a "
                 'list like [{"role": "user", "content": "..."}]'
             ) from None
-    return pa.array(out, pa.large_string())  # type: ignore[no-any-return]
+    return pa.array(out, pa.large_string())

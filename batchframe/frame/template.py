@@ -111,7 +111,7 @@ def format_template(df: pd.DataFrame, template: str) -> pa.LargeStringArray:
         else:
             parts.append(_column_text(df[piece.column], piece))
     if len(parts) == 1:
-        return parts[0]  # type: ignore[return-value]
+        return parts[0]
     joined = pc.binary_join_element_wise(*parts, pa.scalar("", pa.large_string()))
     return as_large_strings(joined)
 
