@@ -22,7 +22,13 @@ import click
 import orjson
 
 from batchframe._cli_io import frame_format, read_frame, write_frame
-from batchframe._cli_session import EXIT_TIMEOUT, CLIError, Connection, parse_param
+from batchframe._cli_session import (
+    EXIT_TIMEOUT,
+    CLIError,
+    Connection,
+    parse_param,
+    with_options,
+)
 from batchframe.client import Client
 from batchframe.models import Batch
 
@@ -96,9 +102,7 @@ def input_options(command: _F) -> _F:
         ),
         click.option("--no-progress", is_flag=True, help="No progress bars."),
     ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    return with_options(command, options)
 
 
 #: ``bf.submit`` arguments that ``--param`` must not set (they have options, or no CLI meaning).

@@ -41,6 +41,7 @@ __all__ = [
     "install_log_handler",
     "one_line_message",
     "parse_param",
+    "with_options",
 ]
 
 EXIT_OK = 0
@@ -111,9 +112,14 @@ def connection_options(command: _F) -> _F:
             help="API base URL [default: $XAI_BASE_URL, else https://api.x.ai/v1].",
         ),
     ]
+    return with_options(wrapper, options)  # type: ignore[return-value]
+
+
+def with_options(command: _F, options: list[Callable[[Any], Any]]) -> _F:
+    """``command`` decorated with ``options``, listed in the order ``--help`` shows them."""
     for option in reversed(options):
-        wrapper = option(wrapper)
-    return wrapper  # type: ignore[return-value]
+        command = option(command)
+    return command
 
 
 @contextlib.contextmanager
@@ -179,13 +185,13 @@ def exit_code_for(exc: BaseException) -> int:
 def one_line_message(exc: BaseException, *secrets: str | None) -> str:
     """At most two short lines describing ``exc``, with any key scrubbed."""
     text = redact(str(exc).strip(), *secrets) or type(exc).__name__
-    if isinstance(exc, KeyError | LookupError) and not isinstance(exc, APIError):
+    if isinstance(exc, KeyError):  # str(KeyError("x")) is "'x'"
         text = text.strip("'\"")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     shown = [line if len(line) <= 400 else line[:397] + "..." for line in lines[:2]]
     if len(lines) > 2:
         shown[-1] += " ..."
-    if exit_code_for(exc) == EXIT_FAILURE:
+    if exit_code_for(exc) == EXIT_FAILURE and not isinstance(exc, OSError):  # a bug, likely
         shown[0] = f"{type(exc).__name__}: {shown[0]} (run with --debug for the traceback)"
     return "\n".join(shown)
 
