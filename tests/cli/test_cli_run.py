@@ -170,3 +170,18 @@ def test_local_db_keeps_batches_across_commands(
     assert (out["content"] == out["text"]).all()
     listed = cli("ls", "--json", "--local-db", db)
     assert [b["batch_id"] for b in json.loads(listed.stdout)] == [batch_id]
+
+
+def test_failed_rows_are_data_and_exit_0(
+    cli: Callable[..., Result], reviews_csv: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    # max_tokens=0 reaches the server as the integer 0 (JSON), which it fails at run time.
+    result = cli(
+        "run", reviews_csv, "--prompt", "text", "--model", "m", "--local",
+        "--param", "max_tokens=0", "-o", "failed.parquet",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    out = pd.read_parquet(tmp_path / "failed.parquet")
+    assert set(out["state"]) == {"failed"}
+    assert out["error"].notna().all()
+    assert f"{len(PROMPTS)} rows: 0 succeeded, {len(PROMPTS)} failed" in result.stderr

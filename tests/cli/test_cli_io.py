@@ -1,0 +1,73 @@
+"""Tables by extension, --param parsing and the exception -> exit code map (no server)."""
+
+from __future__ import annotations
+
+import pathlib
+
+import click
+import pandas as pd
+import pytest
+
+from batchframe._cli_io import default_output, frame_format, read_frame, write_frame
+from batchframe._cli_session import exit_code_for, one_line_message, parse_param
+from batchframe.errors import APIConnectionError, NotFoundError, WaitTimeoutError
+
+
+@pytest.mark.parametrize("name", ["t.csv", "t.parquet", "t.jsonl", "T.NDJSON", "t.pq"])
+def test_round_trip_by_extension(tmp_path: pathlib.Path, name: str) -> None:
+    frame = pd.DataFrame({"id": ["007", "b"], "text": ['a, "quoted"\nline', "café"], "n": [1, 2]})
+    path = write_frame(frame, tmp_path / "deep" / name)
+    back = read_frame(path)
+    assert back["text"].tolist() == frame["text"].tolist()
+    assert back["n"].tolist() == [1, 2]
+    if frame_format(name) != "csv":  # CSV cannot tell "007" from 7; the others keep it
+        assert back["id"].tolist() == ["007", "b"]
+
+
+def test_unknown_extension_names_the_known_ones() -> None:
+    with pytest.raises(ValueError, match=r"\.csv.*\.jsonl.*\.parquet"):
+        frame_format("data.xlsx")
+
+
+def test_default_output_is_beside_the_input() -> None:
+    assert default_output("a/b/reviews.csv") == pathlib.Path("a/b/reviews.results.parquet")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("temperature=0.2", ("temperature", 0.2)),
+        ("max_tokens=64", ("max_tokens", 64)),
+        ('stop=["a","b"]', ("stop", ["a", "b"])),
+        ("logprobs=true", ("logprobs", True)),
+        ("reasoning_effort=low", ("reasoning_effort", "low")),
+        ("user=a=b", ("user", "a=b")),
+        ("seed=", ("seed", "")),
+    ],
+)
+def test_param_values_are_json_when_they_parse(text: str, expected: tuple[str, object]) -> None:
+    assert parse_param(text) == expected
+
+
+@pytest.mark.parametrize("text", ["temperature", "=0.2"])
+def test_param_without_a_key_is_bad(text: str) -> None:
+    with pytest.raises(click.BadParameter):
+        parse_param(text)
+
+
+def test_exit_codes() -> None:
+    assert exit_code_for(ValueError("bad")) == 2
+    assert exit_code_for(NotFoundError(status_code=404)) == 3
+    assert exit_code_for(APIConnectionError("refused")) == 3
+    assert exit_code_for(WaitTimeoutError("late")) == 4
+    assert exit_code_for(KeyboardInterrupt()) == 130
+    assert exit_code_for(RuntimeError("bug")) == 1
+
+
+def test_messages_are_short_and_scrubbed() -> None:
+    long = ValueError("first line\nsecond line\nthird line")
+    assert one_line_message(long) == "first line\nsecond line ..."
+    keyed = ValueError("rejected key xai-abcdefgh12345678 and my-secret-value")
+    text = one_line_message(keyed, "my-secret-value")
+    assert "xai-abcdefgh" not in text and "my-secret-value" not in text
+    assert "--debug" in one_line_message(RuntimeError("bug"))
