@@ -201,3 +201,35 @@ def test_requests_page():
     ]
     assert token is None
     assert decode_requests_page(b'{"batch_request_metadata":[],"pagination_token":"t"}')[1] == "t"
+
+
+def test_odd_types_fall_back_to_nulls_not_errors():
+    body = {
+        "model": 5,
+        "choices": [{"message": {"content": ["part"]}, "finish_reason": "stop"}],
+        "usage": {
+            "prompt_tokens": 1.5,
+            "completion_tokens": True,
+            "total_tokens": "9",
+            "cost_in_usd_ticks": 10,
+        },
+    }
+    page = {
+        "results": [
+            {"batch_request_id": "a", "batch_result": {"response": {"chat_get_completion": body}}},
+            {"batch_request_id": "b", "batch_result": "plain failure"},
+            {"batch_request_id": "c", "batch_result": {"response": {"chat_get_completion": None}}},
+        ],
+        "pagination_token": 7,
+    }
+    batch, token = decode_results_page(orjson.dumps(page))
+    rows = batch.to_pylist()
+    assert token is None
+    assert rows[0]["state"] == "succeeded" and rows[0]["finish_reason"] == "stop"
+    assert [
+        rows[0][k]
+        for k in ("content", "model", "prompt_tokens", "completion_tokens", "total_tokens")
+    ] == [None] * 5
+    assert rows[0]["cost_usd"] == 10 * 1e-10
+    assert (rows[1]["state"], rows[1]["error"]) == ("failed", "plain failure")
+    assert rows[2]["state"] == "succeeded" and rows[2]["content"] is None
