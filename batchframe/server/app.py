@@ -37,7 +37,7 @@ from batchframe.server.errors import (
 )
 from batchframe.server.faults import Faults, RollingLimit
 from batchframe.server.openapi import OPENAPI_JSON
-from batchframe.server.routes import BATCH_ID_RE, Routes, parse_query, read_json
+from batchframe.server.routes import BATCH_ID_RE, Routes, check_json_type, parse_query, read_json
 from batchframe.server.store import Store
 
 __all__ = ["BatchServer", "DroppedConnection"]
@@ -215,7 +215,8 @@ class BatchServer:
         if action == "requests" and method == "POST":
             routes.store.require_batch(team, batch_id)
             self._limit(team, "add", self.faults.add_calls_per_30s, 30.0)
-            if routes.add_requests(team, batch_id, read_json(body, headers), now):
+            check_json_type(body, headers)
+            if routes.add_requests(team, batch_id, body, now):
                 self.engine.notify()
             return 200, b"{}"
         allowed = {"": "GET", ":cancel": "POST", "results": "GET", "requests": "GET, POST"}[action]

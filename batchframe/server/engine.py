@@ -93,33 +93,31 @@ class Engine:
         total = 0
         while n is None or total < n:
             want = CHUNK if n is None else min(CHUNK, n - total)
-            done = self._process(want)
-            total += done
-            if done == 0:
+            taken, finished = self._process(want)
+            total += finished
+            if taken == 0:
                 break
         return total
 
-    def _process(self, limit: int) -> int:
+    def _process(self, limit: int) -> tuple[int, int]:
+        """Finish up to ``limit`` of the oldest pending requests: (taken, finished)."""
         with self._work:
             pending = self.store.take_pending(limit)
             if not pending:
-                return 0
+                return 0, 0
             fail_rate = self._fail_rate()
             now = time.time()
-            done: list[tuple[int, int, int, bytes]] = []
+            done: list[tuple[int, int, str, int, bytes]] = []
             for seq, pk, rid, kind, canon in pending:
-                ok, result = simulate(
-                    rid,
-                    kind,
-                    orjson.loads(canon)[kind],
-                    fail_rate=fail_rate,
-                    rng=self._rng,
-                    now=now,
-                )
-                done.append((seq, pk, SUCCEEDED if ok else FAILED, result))
-            self.store.finish(done, now=now)
-            self.processed += len(done)
-            return len(pending)
+                try:
+                    body = orjson.loads(canon)[kind]
+                except (orjson.JSONDecodeError, KeyError, TypeError):
+                    body = None  # admission let it through; fail the request, not the engine
+                ok, result = simulate(rid, kind, body, fail_rate=fail_rate, rng=self._rng, now=now)
+                done.append((seq, pk, rid, SUCCEEDED if ok else FAILED, result))
+            finished = self.store.finish(done, now=now)
+            self.processed += finished
+            return len(pending), finished
 
     def _loop(self) -> None:
         tokens, last = 0.0, time.monotonic()
@@ -129,12 +127,12 @@ class Engine:
                 break
             try:
                 if self.speed <= 0:
-                    done = self._process(CHUNK)
+                    done = self._process(CHUNK)[0]
                 else:
                     now = time.monotonic()
                     tokens = min(tokens + (now - last) * self.speed, max(self.speed, 1.0))
                     last = now
-                    done = self._process(min(CHUNK, int(tokens))) if tokens >= 1 else 0
+                    done = self._process(min(CHUNK, int(tokens)))[0] if tokens >= 1 else 0
                     tokens -= done
                     if done == 0 and tokens < 1:
                         time.sleep(min(_IDLE_WAIT, (1 - tokens) / self.speed))

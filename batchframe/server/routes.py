@@ -10,16 +10,16 @@ import base64
 import binascii
 import datetime as dt
 import re
-import uuid
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
 
+from batchframe.server.admission import parse_add_body
 from batchframe.server.errors import InvalidArgument, Unprocessable, UnsupportedMediaType
 from batchframe.server.model import SUPPORTED_KINDS
-from batchframe.server.store import STATE_NAMES, BatchRow, NewRequest, Store
+from batchframe.server.store import STATE_NAMES, BatchRow, Store
 
 __all__ = ["ENDPOINTS", "Routes", "decode_token", "encode_token", "parse_limit"]
 
@@ -82,14 +82,19 @@ def parse_query(query_string: bytes) -> dict[str, str]:
     return dict(parse_qsl(text, keep_blank_values=True, errors="replace"))
 
 
+def check_json_type(body: bytes, headers: Mapping[str, str]) -> None:
+    """Empty body or a non-JSON content type -> 415 (a missing Content-Type is accepted)."""
+    ctype = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if not body or (ctype and ctype != "application/json" and not ctype.endswith("+json")):
+        raise UnsupportedMediaType("Expected request with `Content-Type: application/json`")
+
+
 def read_json(body: bytes, headers: Mapping[str, str]) -> Any:
     """The JSON body of a POST. Empty -> 415; a non-JSON content type -> 415; bad JSON -> 422.
 
     A missing Content-Type is accepted (lenient) when the body is JSON.
     """
-    ctype = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if not body or (ctype and ctype != "application/json" and not ctype.endswith("+json")):
-        raise UnsupportedMediaType("Expected request with `Content-Type: application/json`")
+    check_json_type(body, headers)
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -169,10 +174,9 @@ class Routes:
     def cancel_batch(self, team: str, batch_id: str, now: float) -> bytes:
         return orjson.dumps(self.batch_json(self.store.cancel_batch(team, batch_id, now=now)))
 
-    def add_requests(self, team: str, batch_id: str, body: Any, now: float) -> int:
-        if not isinstance(body, dict) or not isinstance(body.get("batch_requests"), list):
-            raise Unprocessable(f"{_DESERIALIZE}: missing field `batch_requests` (a list)")
-        items = [_parse_item(i, item) for i, item in enumerate(body["batch_requests"])]
+    def add_requests(self, team: str, batch_id: str, body: bytes, now: float) -> int:
+        """Admit a raw add-requests body (validated whole, then stored in one transaction)."""
+        items = parse_add_body(body)
         self.store.require_batch(team, batch_id)
         if not items:
             return 0
@@ -213,36 +217,3 @@ class Routes:
                 b"}",
             )
         )
-
-
-def _parse_item(index: int, item: Any) -> NewRequest:
-    where = f"{_DESERIALIZE}: batch_requests[{index}]"
-    if not isinstance(item, dict):
-        raise Unprocessable(f"{where}: expected an object")
-    rid = item.get("batch_request_id")
-    if rid is None:
-        rid = f"batch_request_{uuid.uuid4()}"
-    elif not isinstance(rid, str):
-        raise Unprocessable(f"{where}.batch_request_id: expected a string")
-    elif not rid or len(rid) > MAX_REQUEST_ID or "\x00" in rid:
-        raise InvalidArgument(
-            f"batch_request_id must be 1 to {MAX_REQUEST_ID} characters, without NUL"
-        )
-    request = item.get("batch_request")
-    if not isinstance(request, dict) or len(request) != 1:
-        raise Unprocessable(f"{where}.batch_request: expected exactly one of {sorted(_KINDS)}")
-    ((kind, inner),) = request.items()
-    if kind not in _KINDS:
-        raise Unprocessable(f"{where}.batch_request: unknown variant `{kind[:100]}`")
-    if not isinstance(inner, dict):
-        raise Unprocessable(f"{where}.batch_request.{kind}: expected an object")
-    model = inner.get("model")
-    if model is not None and not isinstance(model, str):
-        raise Unprocessable(f"{where}.batch_request.{kind}.model: expected a string")
-    if not model or not model.strip():
-        raise InvalidArgument(f"batch_requests[{index}]: model must be given and not empty")
-    if kind == "chat_get_completion" and not isinstance(inner.get("messages"), list):
-        raise Unprocessable(f"{where}.batch_request.{kind}: missing field `messages` (a list)")
-    if kind == "responses" and not isinstance(inner.get("input"), str | list):
-        raise Unprocessable(f"{where}.batch_request.{kind}: missing field `input`")
-    return rid, kind, model, orjson.dumps(request, option=orjson.OPT_SORT_KEYS)

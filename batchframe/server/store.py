@@ -2,8 +2,10 @@
 
 The store never sees HTTP. One connection, guarded by one lock; every statement is
 parameterised. Batch counters are kept up to date in the same transaction as the rows they count,
-so a poll reads one row. Each finished request keeps its result item as JSON bytes, so a results
-page is built by joining bytes.
+so a poll reads one row. Requests are written once; a finished request gets a row in ``results``
+(clustered by batch and ID) holding its result item as JSON bytes, so a results page is one
+range read and a join of bytes. A request with no result row is pending. The engine works
+oldest first, so one cursor (the last ``seq`` it finished) marks where pending work starts.
 
 >>> s = Store(":memory:")
 >>> b = s.create_batch("team", "demo", key_id="k", now=0.0)
@@ -21,6 +23,8 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+
+import orjson
 
 from batchframe.server.errors import NotFound, PermissionDenied, PreconditionFailed
 
@@ -63,18 +67,24 @@ CREATE TABLE IF NOT EXISTS requests (
     kind TEXT NOT NULL,
     model TEXT NOT NULL,
     canon BLOB NOT NULL,
-    state INTEGER NOT NULL,
-    create_ts REAL NOT NULL,
-    finish_ts REAL,
-    result BLOB
+    create_ts REAL NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS ux_requests ON requests(batch_pk, rid);
-CREATE INDEX IF NOT EXISTS ix_pending ON requests(state) WHERE state = 1;
+CREATE TABLE IF NOT EXISTS results (
+    batch_pk INTEGER NOT NULL,
+    rid TEXT NOT NULL,
+    state INTEGER NOT NULL,
+    finish_ts REAL NOT NULL,
+    result BLOB NOT NULL,
+    PRIMARY KEY (batch_pk, rid)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS engine (id INTEGER PRIMARY KEY CHECK (id = 1), cursor INTEGER NOT NULL);
+INSERT OR IGNORE INTO engine (id, cursor) VALUES (1, 0);
 """
 
 _INSERT = (
-    "INSERT INTO requests (batch_pk, rid, kind, model, canon, state, create_ts)"
-    " VALUES (?, ?, ?, ?, ?, 1, ?) ON CONFLICT (batch_pk, rid) DO NOTHING"
+    "INSERT INTO requests (batch_pk, rid, kind, model, canon, create_ts)"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (batch_pk, rid) DO NOTHING"
 )
 _BATCH_COLUMNS = (
     "pk, batch_id, name, key_id, create_ts, cancel_ts,"
@@ -172,10 +182,11 @@ class Store:
             if batch.cancel_ts is None:
                 conn.execute("UPDATE batches SET cancel_ts = ? WHERE pk = ?", (now, batch.pk))
             cur = conn.execute(
-                "UPDATE requests SET state = 4, finish_ts = ?, result = CAST("
-                "'{\"batch_request_id\":' || json_quote(rid) ||"
+                "INSERT INTO results (batch_pk, rid, state, finish_ts, result)"
+                " SELECT batch_pk, rid, 4, ?, CAST('{\"batch_request_id\":' || json_quote(rid) ||"
                 ' \',"batch_result":{"error":"Batch cancelled"}}\' AS BLOB)'
-                " WHERE batch_pk = ? AND state = 1",
+                " FROM requests WHERE batch_pk = ? AND seq > (SELECT cursor FROM engine)"
+                " ORDER BY rid ON CONFLICT DO NOTHING",
                 (now, batch.pk),
             )
             if cur.rowcount > 0:
@@ -230,7 +241,9 @@ class Store:
                 ).fetchall()
             )
         for rid, _kind, _model, canon in items:
-            if stored.get(rid) != canon:
+            # Bytes first; the same JSON sent with other key order or spacing is identical too.
+            before = stored.get(rid)
+            if before != canon and (before is None or orjson.loads(before) != orjson.loads(canon)):
                 raise PreconditionFailed(
                     f"batch_request_id '{rid[:200]}' content differs from originally submitted"
                 )
@@ -241,8 +254,10 @@ class Store:
         """(id, kind, model, state, create_ts, finish_ts) ordered by ID, after ``after``."""
         with self.lock:
             return self._conn.execute(
-                "SELECT rid, kind, model, state, create_ts, finish_ts FROM requests"
-                " WHERE batch_pk = ? AND rid > ? ORDER BY rid LIMIT ?",
+                "SELECT q.rid, q.kind, q.model, COALESCE(r.state, 1), q.create_ts, r.finish_ts"
+                " FROM requests AS q LEFT JOIN results AS r"
+                " ON r.batch_pk = q.batch_pk AND r.rid = q.rid"
+                " WHERE q.batch_pk = ? AND q.rid > ? ORDER BY q.rid LIMIT ?",
                 (pk, after or "", limit),
             ).fetchall()
 
@@ -250,27 +265,27 @@ class Store:
         """(id, result JSON bytes) of finished requests, ordered by ID, after ``after``."""
         with self.lock:
             return self._conn.execute(
-                "SELECT rid, result FROM requests"
-                " WHERE batch_pk = ? AND rid > ? AND state > 1 ORDER BY rid LIMIT ?",
+                "SELECT rid, result FROM results WHERE batch_pk = ? AND rid > ? ORDER BY rid LIMIT ?",
                 (pk, after or "", limit),
             ).fetchall()
 
     # -- engine --------------------------------------------------------------------------------
 
     def take_pending(self, limit: int) -> list[Pending]:
-        """The oldest pending requests (they stay pending until :meth:`finish`)."""
+        """The oldest unfinished requests after the engine cursor (they stay pending until
+        :meth:`finish`); rows of cancelled batches may be among them and are skipped there."""
         with self.lock:
             return self._conn.execute(
                 "SELECT seq, batch_pk, rid, kind, canon FROM requests"
-                " WHERE state = 1 ORDER BY seq LIMIT ?",
+                " WHERE seq > (SELECT cursor FROM engine) ORDER BY seq LIMIT ?",
                 (limit,),
             ).fetchall()
 
-    def finish(self, done: Sequence[tuple[int, int, int, bytes]], *, now: float) -> int:
-        """Store finished requests: (seq, batch_pk, state, result bytes); return how many.
+    def finish(self, done: Sequence[tuple[int, int, str, int, bytes]], *, now: float) -> int:
+        """Store finished requests: (seq, batch_pk, id, state, result bytes), a prefix of the
+        pending queue in ``seq`` order; return how many were stored.
 
-        Rows of a batch cancelled since :meth:`take_pending` are skipped: cancel already
-        finished them.
+        Rows of a batch cancelled meanwhile are skipped: cancel already finished them.
         """
         if not done:
             return 0
@@ -285,11 +300,12 @@ class Store:
             }
             rows = [row for row in done if row[1] not in cancelled] if cancelled else done
             conn.executemany(
-                "UPDATE requests SET state = ?, finish_ts = ?, result = ? WHERE seq = ?",
-                [(state, now, result, seq) for seq, _pk, state, result in rows],
+                "INSERT INTO results (batch_pk, rid, state, finish_ts, result) VALUES (?, ?, ?, ?, ?)",
+                [(pk, rid, state, now, result) for _seq, pk, rid, state, result in rows],
             )
+            conn.execute("UPDATE engine SET cursor = ? WHERE id = 1", (max(r[0] for r in done),))
             counts: dict[int, list[int]] = {}
-            for _seq, pk, state, _result in rows:
+            for _seq, pk, _rid, state, _result in rows:
                 pair = counts.setdefault(pk, [0, 0])
                 pair[0 if state == SUCCEEDED else 1] += 1
             conn.executemany(
