@@ -1,0 +1,147 @@
+"""Run every notebook in notebooks/ top to bottom on this interpreter and check what it showed.
+
+Each notebook starts its own local server (``bf.serve()``), so no key and no network. The kernel
+is a kernelspec written for ``sys.executable`` into a temp dir, so the run never depends on a
+machine-wide Jupyter install.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import re
+from typing import Any
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+kernelspec = pytest.importorskip("ipykernel.kernelspec")
+
+NOTEBOOKS = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
+KERNEL = "batchframe-tests"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def kernel_dir(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """A Jupyter data dir holding one kernelspec that runs this very interpreter."""
+    prefix = tmp_path_factory.mktemp("jupyter")
+    kernelspec.install(kernel_name=KERNEL, prefix=str(prefix))
+    return prefix / "share" / "jupyter"
+
+
+def run_notebook(name: str, kernel_dir: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Execute ``notebooks/<name>`` with its cwd in notebooks/; return the executed notebook."""
+    monkeypatch.setenv("JUPYTER_PATH", str(kernel_dir))
+    monkeypatch.delenv("BATCHFRAME_DISABLE_PROGRESS", raising=False)  # bars are in the tour
+    monkeypatch.delenv("BATCHFRAME_HOME", raising=False)  # manifests go to the notebook's cwd
+    monkeypatch.delenv("XAI_API_KEY", raising=False)  # proves the notebooks need no key
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    client = nbclient.NotebookClient(
+        nb,
+        kernel_name=KERNEL,
+        timeout=120,
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+    )
+    client.execute()  # raises CellExecutionError on the first cell that fails
+    return nb
+
+
+def outputs(nb: Any) -> list[dict[str, Any]]:
+    return [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
+
+
+def text_of(nb: Any) -> str:
+    """Everything the notebook printed or displayed as text or HTML, joined."""
+    parts: list[str] = []
+    for out in outputs(nb):
+        if out.output_type == "stream":
+            parts.append(out.text)
+        elif out.output_type in ("execute_result", "display_data"):
+            parts.append(out.data.get("text/plain", ""))
+            parts.append(out.data.get("text/html", ""))
+        elif out.output_type == "error":
+            parts.append("\n".join(out.traceback))
+    return "\n".join(parts)
+
+
+def html_outputs(nb: Any) -> list[str]:
+    return [
+        out.data["text/html"]
+        for out in outputs(nb)
+        if out.output_type in ("execute_result", "display_data") and "text/html" in out.data
+    ]
+
+
+def assert_clean(nb: Any) -> None:
+    errors = [out for out in outputs(nb) if out.output_type == "error"]
+    assert errors == []
+    assert not (NOTEBOOKS / ".batchframe").exists(), "a notebook left manifests in notebooks/"
+
+
+def test_notebooks_are_committed_without_outputs() -> None:
+    names = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
+    assert len(names) >= 3
+    for name in names:
+        nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+        nbformat.validate(nb)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None, name
+
+
+def test_quickstart(kernel_dir: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    nb = run_notebook("01-quickstart.ipynb", kernel_dir, monkeypatch)
+    assert_clean(nb)
+    text = text_of(nb)
+    # 300 reviews x (6 input columns + 13 result columns), and the same table back from Parquet.
+    assert "(300, 19)" in text
+    assert "reviews.parquet (300, 19)" in text
+    # The Job's HTML summary: name, batch ID, a progress bar at 300/300, the counts.
+    (batch_id,) = set(re.findall(r"batch_[0-9a-f-]{36}", text))
+    summaries = [h for h in html_outputs(nb) if "batchframe Job" in h]
+    assert len(summaries) == 1
+    summary = summaries[0]
+    assert "reviews-quickstart" in summary and batch_id in summary
+    assert '<progress value="300" max="300">' in summary
+    assert "ok=300, failed=0" in summary
+    # The plot rendered inline.
+    images = [o for o in outputs(nb) if "image/png" in o.get("data", {})]
+    assert len(images) == 1
+
+
+def test_offline_evaluation(kernel_dir: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    nb = run_notebook("02-offline-evaluation.ipynb", kernel_dir, monkeypatch)
+    assert_clean(nb)
+    text = text_of(nb)
+    assert "states: {'succeeded': 300}" in text
+    assert "parse errors: 0" in text
+    html = "\n".join(html_outputs(nb))
+    # The accuracy table: one row per product and the overall row.
+    assert "(all products)" in html and "accuracy" in html
+    for product in ("Espresso Machine", "Desk Lamp", "Yoga Mat"):
+        assert product in html
+    # The confusion matrix, with margins.
+    assert "predicted" in html and "gold" in html and "All" in html
+    assert re.search(r"CostSummary\(rows=300, succeeded=300, .*cost_usd=\$0\.\d+\)", text)
+
+
+def test_large_job(kernel_dir: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    nb = run_notebook("03-large-job.ipynb", kernel_dir, monkeypatch)
+    assert_clean(nb)
+    text = text_of(nb)
+    submitted = re.search(r"submitted: (batch_\S+)", text)
+    reattached = re.search(r"reattached: (batch_\S+)", text)
+    attached = re.search(r"attached: (batch_\S+)", text)
+    assert submitted and reattached and attached
+    assert submitted[1] == reattached[1] == attached[1]
+    # Some rows failed on the first pass, the retry batch took exactly those rows, and the
+    # final frame still has every ticket.
+    first = re.search(r"\{'succeeded': (\d+), 'failed': (\d+)\}", text)
+    assert first and int(first[1]) + int(first[2]) == 20_000 and int(first[2]) > 0
+    assert re.search(rf"tickets-20k-retry-1 {first[2]} rows:", text)
+    final = re.search(r"after the retry: \{'succeeded': (\d+)(?:, 'failed': (\d+))?\}", text)
+    assert final and int(final[1]) > int(first[1])
+    assert int(final[1]) + int(final[2] or 0) == 20_000
+    assert re.search(r"\n20000 20000 \{'succeeded'", text)
