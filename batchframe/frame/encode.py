@@ -113,6 +113,7 @@ def _params_json(params: dict[str, Any], response_model: Any) -> bytes:
         from batchframe.frame.structured import response_format_for
 
         params = {**params, "response_format": response_format_for(response_model)}
+    params = {key: value for key, value in params.items() if value is not None}
     try:
         text = orjson.dumps(params, option=orjson.OPT_SERIALIZE_NUMPY)
     except TypeError as exc:
@@ -171,7 +172,7 @@ def encode_requests(
 
     Exactly one of ``prompt`` (a text column), ``template`` (a ``str.format`` string over
     columns) or ``messages`` (a column of message lists or their JSON text). ``system`` is sent
-    as a first system message; ``params`` go into each body. Rows with a null prompt or
+    as a first system message; ``params`` go into each body (those set to ``None`` are left out). Rows with a null prompt or
     messages cell raise, or with ``on_null="skip"`` are left out and listed in ``skipped_ids``.
 
     >>> df = pd.DataFrame({"title": ["A", "B"]}, index=["r1", "r2"])

@@ -256,3 +256,24 @@ def test_chunk_bounds_respects_both_limits(sizes, max_rows, max_bytes):
         # greedy: the next item would not have fitted
         grown = len(b'{"batch_requests":[]}') + sum(sizes[a : b + 1]) + (b - a)
         assert b - a == max_rows or grown > max_bytes
+
+
+@settings(max_examples=30)
+@given(st.lists(st.one_of(st.none(), TEXT), min_size=1, max_size=10))
+def test_template_over_every_string_dtype(values):
+    for dtype in (object, "str", pd.StringDtype(), pd.ArrowDtype(pa.string())):
+        df = pd.DataFrame({"s": pd.Series(values, dtype=dtype)})
+        expected = [f"<{v}>" for v in df["s"].tolist()]
+        got = [
+            json.loads(b)["batch_request"]["chat_get_completion"]["messages"][0]["content"]
+            for b in to_requests(df, template="<{s}>", model="m")["body"]
+        ]
+        assert got == expected
+
+
+def test_none_params_are_left_out_and_numpy_params_serialise():
+    enc = encode_requests(
+        pd.DataFrame({"p": ["x"]}), prompt="p", model="m", seed=np.int64(3), top_p=None
+    )
+    body = parsed_items(enc)[0]["batch_request"]["chat_get_completion"]
+    assert body["seed"] == 3 and "top_p" not in body
