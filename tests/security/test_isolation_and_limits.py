@@ -32,13 +32,15 @@ def teams(request: pytest.FixtureRequest) -> Iterator[tuple[BatchServer, bf.Clie
         a = bf.Client(api_key=KEY_A, base_url=handle.base_url)
         b = bf.Client(api_key=KEY_B, base_url=handle.base_url)
         yield handle.server, a, b
-        a.close(), b.close(), handle.stop()
+        for closing in (a.close, b.close, handle.stop):
+            closing()
     else:
         server = BatchServer(keys=keys)
         a = bf.Client(api_key=KEY_A, base_url="http://localhost/v1", transport=server.transport())
         b = bf.Client(api_key=KEY_B, base_url="http://localhost/v1", transport=server.transport())
         yield server, a, b
-        a.close(), b.close(), server.close()
+        for closing in (a.close, b.close, server.close):
+            closing()
 
 
 def snapshot(client: bf.Client, batch_id: str) -> tuple[object, ...]:
