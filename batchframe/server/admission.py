@@ -87,6 +87,8 @@ def parse_add_body(body: bytes) -> list[NewRequest]:
         raws = _RAW.decode(body).batch_requests
     except (UnicodeDecodeError, orjson.JSONDecodeError, msgspec.DecodeError) as exc:
         raise Unprocessable(f"{_DESERIALIZE}: {exc}") from None
+    except RecursionError:
+        raise Unprocessable(f"{_DESERIALIZE}: the JSON is nested too deeply") from None
     out: list[NewRequest] = []
     append = out.append
     astuple = msgspec.structs.astuple

@@ -163,8 +163,8 @@ class Routes:
     def list_batches(self, team: str, query: Mapping[str, str]) -> bytes:
         limit = parse_limit(query)
         after = decode_token("b", query.get("pagination_token"))
-        if after is not None and not (after.isascii() and after.isdigit()):
-            raise InvalidArgument("Invalid pagination token")
+        if after is not None and not (after.isascii() and after.isdigit() and len(after) < 19):
+            raise InvalidArgument("Invalid pagination token")  # not a 63-bit position
         rows = self.store.list_batches(team, limit + 1, int(after) if after else None)
         token = encode_token("b", str(rows[limit - 1].pk)) if len(rows) > limit else None
         return orjson.dumps(

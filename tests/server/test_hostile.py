@@ -61,6 +61,11 @@ def test_bad_bytes_are_422_never_5xx(batch_server: BatchServer, api: httpx.Clien
         b"null",
         b"1e999999",
         b"[" * 5000 + b"]" * 5000,
+        b'{"a":' * 5000 + b"1" + b"}" * 5000,
+        b'{"batch_requests": [{"batch_request": {"chat_get_completion": {"model": "m", "messages": '
+        + b"[" * 5000
+        + b"]" * 5000
+        + b"}}}]}",
     ]
     for body in bodies:
         for path in ("/v1/batches", f"/v1/batches/{batch_id}/requests"):
