@@ -159,7 +159,8 @@ def decode_results_page(raw: bytes) -> tuple[pa.RecordBatch, str | None]:
         page = _PAGE_DECODER.decode(raw)
     except msgspec.ValidationError:
         return _decode_loose(raw)
-    return _record_batch([_typed_row(item) for item in page.results]), page.pagination_token or None
+    rows = [_typed_row(item) for item in page.results or ()]
+    return _record_batch(rows), page.pagination_token or None
 
 
 def _decode_loose(raw: bytes) -> tuple[pa.RecordBatch, str | None]:

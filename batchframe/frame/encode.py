@@ -238,7 +238,20 @@ def _check_sizes(ids: pa.LargeStringArray, offsets: npt.NDArray[np.int64], limit
         )
 
 
-def to_requests(df: pd.DataFrame, **kwargs: Any) -> pd.DataFrame:
+def to_requests(
+    df: pd.DataFrame,
+    *,
+    prompt: Any = None,
+    template: str | None = None,
+    messages: Any = None,
+    system: str | None = None,
+    model: str,
+    id_column: Any = None,
+    response_model: Any = None,
+    on_null: str = "error",
+    max_request_bytes: int = MAX_REQUEST_BYTES,
+    **params: Any,
+) -> pd.DataFrame:
     """Dry run: the request items :func:`encode_requests` would send, one row per input row.
 
     Columns ``batch_request_id`` and ``body`` (the item's JSON text); the index is the input
@@ -248,7 +261,19 @@ def to_requests(df: pd.DataFrame, **kwargs: Any) -> pd.DataFrame:
     >>> out.loc[0, "batch_request_id"], out.loc[0, "body"].endswith('"content":"hi"}]}}}')
     ('0', True)
     """
-    enc = encode_requests(df, **kwargs)
+    enc = encode_requests(
+        df,
+        prompt=prompt,
+        template=template,
+        messages=messages,
+        system=system,
+        model=model,
+        id_column=id_column,
+        response_model=response_model,
+        on_null=on_null,
+        max_request_bytes=max_request_bytes,
+        **params,
+    )
     items = pa.LargeStringArray.from_buffers(
         len(enc), pa.py_buffer(enc.offsets), pa.py_buffer(enc.buffer)
     )
