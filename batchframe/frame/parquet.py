@@ -67,12 +67,20 @@ def write_parquet(source: ResultSource, batch: Batch, path: str | os.PathLike[st
             for frame in _output_frames(source, states):
                 table = pa.Table.from_pandas(frame, schema=schema, preserve_index=keep_index)
                 writer.write_table(table)
+        # mkstemp creates the file 0600; the export gets the permissions of any new file.
+        os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     return target
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def output_schema(source: ResultSource) -> pa.Schema:

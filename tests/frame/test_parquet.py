@@ -159,3 +159,23 @@ def test_over_a_real_loopback_server(loopback_server: Any, tmp_path: pathlib.Pat
         expected = job.results()
     assert (expected["content"] == df["prompt"]).all() and expected.index.equals(df.index)
     assert_same_table(path, expected)
+
+
+def test_parquet_file_gets_normal_permissions(client, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The export is written via a private temp file, but must not stay private (0600)."""
+    import os
+    import stat
+
+    import pandas as pd
+
+    import batchframe as bf
+
+    df = pd.DataFrame({"text": ["a", "b"]})
+    job = bf.submit(df, prompt="text", model="grok-4.3", client=client, progress=False)
+    job.wait(progress=False)
+    old = os.umask(0o022)
+    try:
+        path = job.to_parquet(tmp_path / "out.parquet")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
