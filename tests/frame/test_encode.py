@@ -277,3 +277,13 @@ def test_none_params_are_left_out_and_numpy_params_serialise():
     )
     body = parsed_items(enc)[0]["batch_request"]["chat_get_completion"]
     assert body["seed"] == 3 and "top_p" not in body
+
+
+def test_escape_across_many_chunks():
+    rng = np.random.default_rng(1)
+    alphabet = np.array([*'ab "\\\n\té', "\x01"])
+    for with_rare in (False, True):
+        pool = alphabet if with_rare else alphabet[:-1]
+        texts = ["".join(rng.choice(pool, size=int(n))) for n in rng.integers(0, 900, 3000)]
+        got = json_escape(pa.array(texts)).to_pylist()
+        assert got == [orjson.dumps(t)[1:-1].decode() for t in texts]
