@@ -251,3 +251,23 @@ def test_add_with_empty_list_is_fine(api: httpx.Client) -> None:
     batch_id = new_batch(api)
     assert add(api, batch_id, []).status_code == 200
     assert api.get(f"/batches/{batch_id}").json()["state"]["num_requests"] == 0
+
+
+def test_readd_with_other_key_order_is_identical(paused_api: httpx.Client) -> None:
+    batch_id = new_batch(paused_api)
+    path = f"/batches/{batch_id}/requests"
+    first = b'{"batch_requests": [{"batch_request_id": "k", "batch_request": {"chat_get_completion": {"model": "m", "messages": [], "temperature": 1}}}]}'
+    second = b'{"batch_requests":[{"batch_request":{"chat_get_completion":{"temperature":1,"messages":[],"model":"m"}},"batch_request_id":"k"}]}'
+    json_type = {"content-type": "application/json"}
+    assert paused_api.post(path, content=first, headers=json_type).status_code == 200
+    assert paused_api.post(path, content=second, headers=json_type).status_code == 200
+    assert paused_api.get(f"/batches/{batch_id}").json()["state"]["num_requests"] == 1
+
+
+def test_lone_surrogate_in_content_is_422(paused_api: httpx.Client) -> None:
+    batch_id = new_batch(paused_api)
+    body = b'{"batch_requests": [{"batch_request": {"chat_get_completion": {"model": "m", "messages": [{"role": "user", "content": "\\ud800"}]}}}]}'
+    reply = paused_api.post(
+        f"/batches/{batch_id}/requests", content=body, headers={"content-type": "application/json"}
+    )
+    assert_error(reply, 422)
