@@ -131,9 +131,9 @@ def test_large_job(kernel_dir: pathlib.Path, monkeypatch: pytest.MonkeyPatch) ->
     nb = run_notebook("03-large-job.ipynb", kernel_dir, monkeypatch)
     assert_clean(nb)
     text = text_of(nb)
-    submitted = re.search(r"submitted: (batch_\S+)", text)
-    reattached = re.search(r"reattached: (batch_\S+)", text)
-    attached = re.search(r"attached: (batch_\S+)", text)
+    submitted = re.search(r"^submitted: (batch_\S+)$", text, re.M)
+    reattached = re.search(r"^reattached: (batch_\S+)$", text, re.M)
+    attached = re.search(r"^attached: (batch_\S+)$", text, re.M)
     assert submitted and reattached and attached
     assert submitted[1] == reattached[1] == attached[1]
     # Some rows failed on the first pass, the retry batch took exactly those rows, and the
