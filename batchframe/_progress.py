@@ -70,9 +70,18 @@ class ProgressBar:
 
 
 def progress_bar(
-    *, total: int | None, desc: str, unit: str = "req", enabled: bool = True, leave: bool = True
+    *,
+    total: int | None,
+    desc: str,
+    unit: str = "req",
+    enabled: bool = True,
+    leave: bool = True,
+    initial: int = 0,
 ) -> ProgressBar:
-    """A progress bar, or a silent stand-in when disabled (argument or environment)."""
+    """A progress bar, or a silent stand-in when disabled (argument or environment).
+
+    ``initial`` is work already done before the bar starts; it does not count towards the rate.
+    """
     if not enabled or read_env().progress_disabled:
         return ProgressBar(None)
     try:
@@ -83,6 +92,7 @@ def progress_bar(
 
             bar = tqdm(
                 total=total,
+                initial=initial,
                 desc=desc,
                 unit=unit,
                 leave=leave,

@@ -142,8 +142,15 @@ class Job:
         delay = policy.initial
         desc = self.name or self._batch_id
         try:
-            with progress_bar(total=None, desc=desc, unit="req", enabled=progress) as bar:
-                batch = self.refresh()
+            batch = self.refresh()
+            # Start the bar at what is already finished, so its rate counts only new progress.
+            with progress_bar(
+                total=batch.num_requests,
+                initial=batch.num_finished,
+                desc=desc,
+                unit="req",
+                enabled=progress,
+            ) as bar:
                 while True:
                     _show(bar, batch)
                     if _settled(batch):
