@@ -31,21 +31,21 @@ _DESERIALIZE = "Failed to deserialize the JSON body into the target type"
 _SURROGATE_ESCAPE = re.compile(rb"\\[uU][dD][89abAB]")
 
 
-class _Chat(msgspec.Struct):
+class _Chat(msgspec.Struct, gc=False):
     model: str | None = None
     messages: list[msgspec.Raw] | None = None
 
 
-class _Responses(msgspec.Struct):
+class _Responses(msgspec.Struct, gc=False):
     model: str | None = None
     input: str | list[msgspec.Raw] | None = None
 
 
-class _Media(msgspec.Struct):
+class _Media(msgspec.Struct, gc=False):
     model: str | None = None
 
 
-class _Request(msgspec.Struct, forbid_unknown_fields=True):
+class _Request(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     chat_get_completion: _Chat | None = None
     responses: _Responses | None = None
     image_generation: _Media | None = None
@@ -54,7 +54,7 @@ class _Request(msgspec.Struct, forbid_unknown_fields=True):
     video_extension: _Media | None = None
 
 
-class _Item(msgspec.Struct):
+class _Item(msgspec.Struct, gc=False):
     batch_request: _Request
     batch_request_id: str | None = None
 
@@ -63,7 +63,7 @@ class _Body(msgspec.Struct):
     batch_requests: list[_Item]
 
 
-class _RawItem(msgspec.Struct):
+class _RawItem(msgspec.Struct, gc=False):
     batch_request: msgspec.Raw
 
 
