@@ -121,13 +121,6 @@ def _params_json(params: dict[str, Any], response_model: Any) -> bytes:
     return b"," + text[1:-1] if params else b""
 
 
-def _null_mask(df: pd.DataFrame, prompt: Any, messages: Any) -> npt.NDArray[np.bool_]:
-    column = prompt if prompt is not None else messages
-    if column is None:
-        return np.zeros(len(df), dtype=bool)
-    return np.asarray(df[column].isna(), dtype=bool)
-
-
 def _check_args(
     df: pd.DataFrame, prompt: Any, template: Any, messages: Any, model: Any, on_null: str
 ) -> None:
@@ -185,33 +178,49 @@ def encode_requests(
         raise ValueError(f"system must be a str, got {type(system).__name__}")
     params_json = _params_json(params, response_model)
     ids = request_ids(df, id_column)
-    null = _null_mask(df, prompt, messages)
-    frame, positions, skipped = df, np.arange(len(df), dtype=np.int64), []
-    if null.any():
-        bad = ids.filter(pa.array(null)).to_pylist()
-        if on_null == "error":
-            raise ValueError(
-                f"{'prompt' if prompt is not None else 'messages'} column "
-                f"{prompt if prompt is not None else messages!r} is null for {len(bad)} row(s): "
-                f"{name_values(bad)}; fill them, drop them, or pass on_null='skip'"
-            )
-        skipped, positions = bad, np.flatnonzero(~null).astype(np.int64)
-        frame, ids = df.iloc[positions], ids.take(pa.array(positions))
-    head = b'","batch_request":{"chat_get_completion":{"model":' + orjson.dumps(model)
+    column = prompt if prompt is not None else messages
+    frame, ids, positions, skipped = _drop_nulls(df, ids, column, on_null)
     if messages is not None:
         body = messages_array(frame[messages], ids, messages, system)
-        head, tail = head + b',"messages":', params_json + b"}}},"
     else:
         text = text_array(frame[prompt], ids, prompt) if prompt is not None else None
         body = json_escape(text if text is not None else format_template(frame, str(template)))
-        first = orjson.dumps({"role": "system", "content": system}) + b"," if system else b""
-        head += b',"messages":[' + first + b'{"role":"user","content":"'
-        tail = b'"}]' + params_json + b"}}},"
+    head, tail = _fragments(model, system, params_json, chat=messages is None)
     buffer, offsets = _assemble([b'{"batch_request_id":"', json_escape(ids), head, body, tail])
     _check_sizes(ids, offsets, max_request_bytes)
     mode = "prompt" if prompt is not None else "template" if template is not None else "messages"
     settings = orjson.dumps([mode, str(id_column), on_null], option=orjson.OPT_NON_STR_KEYS)
     return EncodedRequests(ids, skipped, positions, buffer, offsets, model, settings)
+
+
+def _drop_nulls(
+    df: pd.DataFrame, ids: pa.LargeStringArray, column: Any, on_null: str
+) -> tuple[pd.DataFrame, pa.LargeStringArray, npt.NDArray[np.int64], list[str]]:
+    """Rows whose prompt/messages cell is null: an error, or left out (``on_null="skip"``)."""
+    positions = np.arange(len(df), dtype=np.int64)
+    null = np.asarray(df[column].isna(), dtype=bool) if column is not None else None
+    if null is None or not null.any():
+        return df, ids, positions, []
+    bad: list[str] = ids.filter(pa.array(null)).to_pylist()
+    if on_null == "error":
+        raise ValueError(
+            f"column {column!r} is null for {len(bad)} row(s): {name_values(bad)}; "
+            "fill them, drop them, or pass on_null='skip'"
+        )
+    positions = np.flatnonzero(~null).astype(np.int64)
+    return df.iloc[positions], ids.take(pa.array(positions)), positions, bad
+
+
+def _fragments(
+    model: str, system: str | None, params_json: bytes, *, chat: bool
+) -> tuple[bytes, bytes]:
+    """The constant JSON between a row's ID and its text (head) and after the text (tail)."""
+    head = b'","batch_request":{"chat_get_completion":{"model":' + orjson.dumps(model)
+    if not chat:  # a messages column: the row's own JSON list follows
+        return head + b',"messages":', params_json + b"}}},"
+    first = orjson.dumps({"role": "system", "content": system}) + b"," if system else b""
+    head += b',"messages":[' + first + b'{"role":"user","content":"'
+    return head, b'"}]' + params_json + b"}}},"
 
 
 def _assemble(
