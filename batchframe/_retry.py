@@ -90,7 +90,7 @@ def backoff_delay(
     >>> backoff_delay(RetryPolicy(), 0, retry_after=2.0, rand=lambda: 0.0)
     2.0
     """
-    cap = min(policy.max_delay, policy.initial_delay * (2 ** max(attempt, 0)))
+    cap = min(policy.max_delay, policy.initial_delay * 2.0 ** max(attempt, 0))
     delay = rand() * cap
     if retry_after is not None:
         delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
