@@ -100,6 +100,28 @@ class EncodedRequests:
         return digest.hexdigest()
 
 
+def _check_field_names(df: pd.DataFrame, response_model: Any) -> None:
+    """Structured-output fields become columns; refuse names that would overwrite another."""
+    if response_model is None:
+        return
+    from batchframe.frame.decode import RESULT_COLUMNS
+
+    fields = list(response_model.model_fields)
+    taken = {*RESULT_COLUMNS, "parse_error"}
+    clash = [f for f in fields if f in taken]
+    if clash:
+        raise ValueError(
+            f"response_model fields {clash} have the names of result columns; rename them in "
+            "the model (for example with a suffix)"
+        )
+    clash = [f for f in fields if f in df.columns]
+    if clash:
+        raise ValueError(
+            f"response_model fields {clash} have the names of input columns, whose values the "
+            "parsed answers would replace; rename the fields in the model or the columns"
+        )
+
+
 def _params_json(params: dict[str, Any], response_model: Any) -> bytes:
     bad = [key for key in _FORBIDDEN if key in params]
     if bad:
@@ -177,6 +199,7 @@ def encode_requests(
     if system is not None and not isinstance(system, str):
         raise ValueError(f"system must be a str, got {type(system).__name__}")
     params_json = _params_json(params, response_model)
+    _check_field_names(df, response_model)
     ids = request_ids(df, id_column)
     column = prompt if prompt is not None else messages
     frame, ids, positions, skipped = _drop_nulls(df, ids, column, on_null)

@@ -6,6 +6,7 @@ import enum
 from typing import Literal
 
 import pandas as pd
+import pytest
 from pydantic import BaseModel
 
 from batchframe.frame.structured import parse_structured, response_format_for
@@ -83,3 +84,29 @@ def test_not_a_model_is_a_value_error():
 
     with pytest.raises(ValueError, match="BaseModel"):
         response_format_for(dict)  # type: ignore[arg-type]
+
+
+def test_field_names_that_would_overwrite_columns_are_refused_before_sending() -> None:
+    from pydantic import BaseModel
+
+    from batchframe.frame.encode import encode_requests
+
+    class Label(BaseModel):
+        label: str
+
+    class Content(BaseModel):
+        content: str
+
+    df = pd.DataFrame({"text": ["a"], "label": ["positive"]})
+    with pytest.raises(ValueError, match=r"'label'.*input columns"):
+        encode_requests(df, prompt="text", model="grok-4.3", response_model=Label)
+    with pytest.raises(ValueError, match=r"'content'.*result columns"):
+        encode_requests(df, prompt="text", model="grok-4.3", response_model=Content)
+    assert (
+        len(
+            encode_requests(
+                df.drop(columns="label"), prompt="text", model="m", response_model=Label
+            )
+        )
+        == 1
+    )
