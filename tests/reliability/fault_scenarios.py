@@ -8,8 +8,8 @@ exactly one batch with exactly as many requests as rows.
 
 Faults are counted as the client sees them, by a transport that wraps the real one and only
 observes (the server keeps no per-kind fault counters): ``http_500``, ``http_503``, ``http_429``
-(rate limit), ``dropped`` (connection closed with no reply); ``failed_rows`` come from the
-server's request counters (``fail_rate``).
+(rate limit), ``dropped`` (connection closed with no reply), ``timeout`` (no reply within
+``CALL_TIMEOUT``); ``failed_rows`` come from the server's request counters (``fail_rate``).
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ __all__ = [
 ]
 
 API_KEY = "xai-reliability-test-key-0123456789"
+#: Seconds a call may take before the client gives up on it and retries.
+CALL_TIMEOUT = 10.0
 _TRICKY = ["plain", 'quote " inside', "back\\slash", "new\nline", "tab\there", "é ü 漢字", "🎉", ""]
 
 
@@ -164,6 +166,9 @@ class CountingTransport(httpx.BaseTransport):
                 body = response.read()  # over a socket a drop shows while reading the body
             finally:
                 response.close()
+        except httpx.TimeoutException:
+            self._count("timeout")
+            raise
         except httpx.TransportError:
             self._count("dropped")
             raise
@@ -220,6 +225,7 @@ def run_scenario(sc: Scenario, workdir: str | os.PathLike[str]) -> Outcome:
         client = bf.Client(
             api_key=API_KEY,
             base_url=base_url,
+            timeout=CALL_TIMEOUT,
             max_retries=60,
             transport=transport,
             sleep=fast_sleep,

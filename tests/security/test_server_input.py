@@ -256,12 +256,8 @@ def test_limits_and_forged_tokens(live: tuple[ServerHandle, httpx.Client, str]) 
     still_serving(handle, http, batch_id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (server, in-flight admission.py): parse_add_body lets msgspec's RecursionError "
-    "escape on deeply nested JSON, a 500; catch RecursionError with the decode errors (422)",
-)
 def test_deeply_nested_add_body_is_4xx(live: tuple[ServerHandle, httpx.Client, str]) -> None:
+    """Was a 500: msgspec's RecursionError escaped the add-body parser (fixed in admission.py)."""
     handle, http, batch_id = live
     body = b'{"a":' * 5000 + b"1" + b"}" * 5000
     for path in ("/v1/batches", f"/v1/batches/{batch_id}/requests"):
@@ -269,14 +265,10 @@ def test_deeply_nested_add_body_is_4xx(live: tuple[ServerHandle, httpx.Client, s
     still_serving(handle, http, batch_id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (server routes.py list_batches): a forged token 'b:<huge int>' reaches SQLite as "
-    "an int too large (OverflowError), a 500; reject positions that do not fit in 63 bits (400)",
-)
 def test_forged_token_with_a_huge_position_is_4xx(
     live: tuple[ServerHandle, httpx.Client, str],
 ) -> None:
+    """Was a 500: a position too large for SQLite's INTEGER (fixed in routes.list_batches)."""
     handle, http, batch_id = live
     token = base64.urlsafe_b64encode(b"b:99999999999999999999999999").decode()
     assert_4xx(http.get("/v1/batches", params={"pagination_token": token}), token)
