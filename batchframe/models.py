@@ -25,6 +25,7 @@ __all__ = [
     "RequestPage",
     "RequestState",
     "ResultPage",
+    "error_text",
     "parse_time",
 ]
 
@@ -155,7 +156,12 @@ class RequestMetadata(_Timed):
     finish_time: dt.datetime | None = None
 
 
-def _error_text(value: Any) -> str:
+def error_text(value: Any) -> str:
+    """A failure as one string, whichever form it came in: a string, ``{code, message}``, ...
+
+    >>> error_text({"code": 3, "message": "bad"}), error_text("boom")
+    ('3: bad', 'boom')
+    """
     if isinstance(value, str):
         return value
     if isinstance(value, dict):
@@ -202,7 +208,7 @@ class BatchResult(_Wire):
             error = data["error_message"]
         elif isinstance(data.get("error"), dict | str) and data.get("error"):
             error = data["error"]
-        data["error"] = None if error is None else _error_text(error)
+        data["error"] = None if error is None else error_text(error)
         return data
 
     @property

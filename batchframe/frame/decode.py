@@ -24,6 +24,8 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
+from batchframe.models import error_text
+
 __all__ = [
     "REQUEST_SCHEMA",
     "RESULT_COLUMNS",
@@ -56,17 +58,6 @@ _NO_RESULT = (None,) * 10  # content .. cost_usd of a row without a response
 def _token(page: Any) -> str | None:
     token = page.get("pagination_token") if isinstance(page, dict) else None
     return token if isinstance(token, str) and token else None
-
-
-def _error_text(value: Any) -> str:
-    if isinstance(value, dict):
-        message = value.get("message") or value.get("error") or value.get("error_message")
-        code = value.get("code")
-        if message and code not in (None, "", 0):
-            return f"{code}: {message}"
-        if message:
-            return str(message)
-    return value if isinstance(value, str) else str(value)
 
 
 def _find_error(item: dict[str, Any], result: Any) -> Any:
@@ -106,7 +97,7 @@ def _row(item: dict[str, Any]) -> list[Any]:
     error = _find_error(item, result)
     rid = _str(item.get("batch_request_id"))
     if error is not None:
-        text = _error_text(error)
+        text = error_text(error)
         state = "cancelled" if text.strip().lower() == _CANCELLED else "failed"
         return [rid, state, None, None, None, None, None, None, None, None, None, None, text]
     body = _body(result)
@@ -234,7 +225,7 @@ def _typed_row(item: _Item) -> tuple[Any, ...]:
     if error in (None, ""):
         error = item.error_message if item.error_message not in (None, "") else item.error
     if error not in (None, ""):
-        text = _error_text(error)
+        text = error_text(error)
         state = "cancelled" if text.strip().lower() == _CANCELLED else "failed"
         return (item.batch_request_id, state, *_NO_RESULT, text)
     response = result.response if result is not None else None
