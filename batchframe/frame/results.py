@@ -52,7 +52,7 @@ UNSURE: Any = type("Unsure", (), {"__repr__": lambda self: "UNSURE"})()
 _TAIL_TOKEN = re.compile(rb'"pagination_token"\s*:\s*(null|"(?:[^"\\]|\\.)*")\s*}\s*\Z', re.S)
 
 # States of a row that has no result (yet).
-PENDING, SKIPPED = "pending", "skipped"
+PENDING, SKIPPED, NOT_SENT = "pending", "skipped", "not_sent"
 
 
 # -- paging ---------------------------------------------------------------------------------
@@ -259,12 +259,13 @@ def fill_state(
     """Set ``batch_request_id`` to ``ids`` and give rows without a result their state.
 
     ``taken`` holds result rows aligned with ``ids`` (all-null where there is none). Such a row
-    is ``skipped`` when submit skipped it, ``pending`` when it is in the batch, else null (it
-    never reached the batch; ``in_batch`` says which are, ``None`` meaning all).
+    is ``skipped`` when submit skipped it, ``pending`` when it is in the batch, else
+    ``not_sent`` (an upload that stopped part-way never added it; ``in_batch`` says which rows
+    are in the batch, ``None`` meaning all). Rerunning the same ``submit`` sends those rows.
     """
     fallback = np.full(len(ids), PENDING, dtype=object)
     if in_batch is not None:
-        fallback[~in_batch] = None
+        fallback[~in_batch] = NOT_SENT
     if skipped:
         fallback[ids.isin(list(skipped))] = SKIPPED
     state = pc.coalesce(taken["state"], pa.array(fallback, pa.string()))

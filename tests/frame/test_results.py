@@ -168,7 +168,8 @@ def test_skipped_rows_and_rows_never_sent(paused: BatchServer, client: Client) -
     paused.engine.step()
     out = Job(batch.batch_id, client=client, df=df, skipped_ids=["x"]).results()
     assert out["state"].tolist()[:3] == ["succeeded", "skipped", "succeeded"]
-    assert pd.isna(out.loc["z", "state"])  # not in the batch: no state to report
+    assert out.loc["z", "state"] == "not_sent"  # never reached the batch
+    assert pd.isna(out.loc["z", "content"])
     assert out["batch_request_id"].tolist() == ["w", "x", "y", "z"]
 
 
