@@ -16,7 +16,6 @@ upload got, and the batchframe version. Never the API key. Writes are atomic (te
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -24,7 +23,6 @@ import logging
 import os
 import pathlib
 import re
-import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +30,7 @@ import orjson
 
 from batchframe import __version__
 from batchframe._config import read_env
+from batchframe._files import replaced_atomically
 from batchframe.errors import ManifestConflictError
 
 __all__ = [
@@ -141,18 +140,10 @@ def write_manifest(
 ) -> pathlib.Path:
     """Write ``manifest`` atomically (a temp file in the same folder, then ``os.replace``)."""
     path = manifest_path(manifest.name, manifest.base_url, directory)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(manifest.to_json())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with replaced_atomically(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(manifest.to_json())
+        handle.flush()
+        os.fsync(handle.fileno())
     return path
 
 

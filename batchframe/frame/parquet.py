@@ -15,11 +15,9 @@ PosixPath('out/reviews.parquet')
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import pathlib
-import tempfile
 from collections.abc import Iterator
 
 import numpy as np
@@ -29,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from batchframe._config import PAGE_LIMIT
+from batchframe._files import replaced_atomically
 from batchframe.frame.results import (
     ResultSource,
     attach_columns,
@@ -58,29 +57,13 @@ def write_parquet(source: ResultSource, batch: Batch, path: str | os.PathLike[st
         if source.needs_request_states(batch)
         else None
     )
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        schema = output_schema(source)
-        keep_index = source.df is not None  # without a frame the index is just 0..n-1
-        with pq.ParquetWriter(tmp, schema) as writer:
-            for frame in _output_frames(source, states):
-                table = pa.Table.from_pandas(frame, schema=schema, preserve_index=keep_index)
-                writer.write_table(table)
-        # mkstemp creates the file 0600; the export gets the permissions of any new file.
-        os.chmod(tmp, 0o666 & ~_current_umask())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    schema = output_schema(source)
+    keep_index = source.df is not None  # without a frame the index is just 0..n-1
+    with replaced_atomically(target) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        for frame in _output_frames(source, states):
+            table = pa.Table.from_pandas(frame, schema=schema, preserve_index=keep_index)
+            writer.write_table(table)
     return target
-
-
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def output_schema(source: ResultSource) -> pa.Schema:
