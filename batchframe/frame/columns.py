@@ -83,7 +83,7 @@ def request_ids(df: pd.DataFrame, id_column: Any = None) -> pa.LargeStringArray:
         )
     ids = _labels_to_strings(source)
     _check_id_text(ids, where)
-    if not isinstance(source, pd.RangeIndex) and pc.count_distinct(ids).as_py() != len(ids):
+    if not _known_unique(source) and len(pc.unique(ids)) != len(ids):
         dup = pd.Series(ids.to_pylist())
         dups = dup[dup.duplicated()].unique().tolist()
         raise ValueError(
@@ -91,6 +91,20 @@ def request_ids(df: pd.DataFrame, id_column: Any = None) -> pa.LargeStringArray:
             "deduplicate the frame or pass a unique id_column"
         )
     return ids
+
+
+def _known_unique(source: pd.Index | pd.Series) -> bool:
+    """True when the labels are unique and ``str`` cannot merge two of them (ints, strings).
+
+    Saves hashing a million strings when pandas already knows (a RangeIndex, a cached index).
+    """
+    if isinstance(source, pd.RangeIndex):
+        return True
+    if not isinstance(source, pd.Index):
+        return False
+    dtype = source.dtype
+    injective = pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_string_dtype(dtype)
+    return bool(injective and dtype != object and source.is_unique)
 
 
 def _bad_rows(ids: pa.LargeStringArray, mask: npt.NDArray[np.bool_]) -> list[str]:

@@ -50,7 +50,8 @@ class EncodedRequests:
     id_array: pa.LargeStringArray
     skipped_ids: list[str]
     row_positions: npt.NDArray[np.int64]
-    buffer: bytes
+    #: A read-only view of the joined items (no copy of the Arrow buffer it was built in).
+    buffer: memoryview
     offsets: npt.NDArray[np.int64]
     model: str
     settings: bytes = field(default=b"", repr=False)
@@ -71,7 +72,7 @@ class EncodedRequests:
 
     def item(self, i: int) -> bytes:
         """The JSON bytes of item ``i``."""
-        return self.buffer[self.offsets[i] : self.offsets[i + 1] - 1]
+        return bytes(self.buffer[self.offsets[i] : self.offsets[i + 1] - 1])
 
     def item_sizes(self) -> npt.NDArray[np.int64]:
         """The byte size of every item (without its separating comma)."""
@@ -86,7 +87,7 @@ class EncodedRequests:
 
     def payload_for(self, indices: Any) -> bytes:
         """The add-requests body for an arbitrary subset of items (used on resume)."""
-        view = memoryview(self.buffer)
+        view = self.buffer
         offsets = self.offsets
         items = [view[offsets[i] : offsets[i + 1] - 1] for i in np.asarray(indices, dtype=np.int64)]
         return b"".join((_OPEN, b",".join(items), _CLOSE))
@@ -95,7 +96,7 @@ class EncodedRequests:
         """A stable blake2b digest of the items and the settings that made them."""
         digest = hashlib.blake2b(digest_size=20)
         for part in (_VERSION, self.settings, orjson.dumps(self.skipped_ids), self.buffer):
-            digest.update(len(part).to_bytes(8, "little"))
+            digest.update(len(part).to_bytes(8, "little"))  # memoryview len == bytes here
             digest.update(part)
         return digest.hexdigest()
 
@@ -248,15 +249,20 @@ def _fragments(
 
 def _assemble(
     segments: list[bytes | pa.LargeStringArray],
-) -> tuple[bytes, npt.NDArray[np.int64]]:
-    """Join constant fragments and per-row arrays element-wise; return the buffer and offsets."""
+) -> tuple[memoryview, npt.NDArray[np.int64]]:
+    """Join constant fragments and per-row arrays element-wise; return the buffer and offsets.
+
+    The buffer is a view of Arrow's result: copying it to ``bytes`` would cost a second
+    payload-sized allocation (about 230 MB at a million rows).
+    """
     parts = [
         pa.scalar(s.decode("utf-8"), pa.large_string()) if isinstance(s, bytes) else s
         for s in segments
     ]
     joined = as_large_strings(pc.binary_join_element_wise(*parts, pa.scalar("", pa.large_string())))
     offsets, data = string_buffers(joined)
-    return data.tobytes(), offsets.copy()
+    view = data.data  # ndarray.data: a memoryview of the same memory
+    return view.toreadonly(), offsets.copy()
 
 
 def _check_sizes(ids: pa.LargeStringArray, offsets: npt.NDArray[np.int64], limit: int) -> None:

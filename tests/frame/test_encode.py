@@ -231,7 +231,7 @@ def test_payload_slices_and_subsets(texts, data):
     picked = data.draw(st.lists(st.integers(0, len(texts) - 1), unique=True))
     assert json.loads(enc.payload_for(picked)) == {"batch_requests": [items[i] for i in picked]}
     assert enc.item_sizes().tolist() == [len(enc.item(i)) for i in range(len(enc))]
-    assert enc.buffer.endswith(b",") and enc.offsets[-1] == len(enc.buffer)
+    assert bytes(enc.buffer[-1:]) == b"," and enc.offsets[-1] == len(enc.buffer)
 
 
 def test_fingerprint_is_stable_and_sensitive():
