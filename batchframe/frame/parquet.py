@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import pathlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from batchframe._config import PAGE_LIMIT
 from batchframe._files import replaced_atomically
+from batchframe.frame.decode import RESULT_SCHEMA
 from batchframe.frame.results import (
     ResultSource,
     attach_columns,
@@ -58,12 +59,57 @@ def write_parquet(source: ResultSource, batch: Batch, path: str | os.PathLike[st
         else None
     )
     schema = output_schema(source)
-    keep_index = source.df is not None  # without a frame the index is just 0..n-1
+    to_arrow = _arrow_renderer(source, schema)
     with replaced_atomically(target) as tmp, pq.ParquetWriter(tmp, schema) as writer:
-        for frame in _output_frames(source, states):
-            table = pa.Table.from_pandas(frame, schema=schema, preserve_index=keep_index)
-            writer.write_table(table)
+        pending: list[pa.Table] = []
+        size = 0
+        for rows, taken in _output_pieces(source, states):
+            pending.append(to_arrow(rows, taken))
+            size += taken.num_rows
+            if size >= ROW_GROUP_ROWS:  # a few dozen pages per row group, not one each
+                writer.write_table(pa.concat_tables(pending))
+                pending, size = [], 0
+        if pending:
+            writer.write_table(pa.concat_tables(pending))
     return target
+
+
+#: Rows buffered before a row group is written: bounded memory, and files that read fast.
+ROW_GROUP_ROWS = 50_000
+
+
+def _arrow_renderer(
+    source: ResultSource, schema: pa.Schema
+) -> Callable[[np.ndarray | None, pa.Table], pa.Table]:
+    """How a piece (input rows + their result columns) becomes a table of ``schema``.
+
+    Without structured output the input frame is converted to Arrow once and each piece is a
+    ``take`` of it beside the result columns: no pandas round trip per page. With a
+    ``response_model`` the parsed columns come from pandas (``attach_columns``).
+    """
+    keep_index = source.df is not None  # without a frame the index is just 0..n-1
+    if source.df is None or source.response_model is not None:
+
+        def via_pandas(rows: np.ndarray | None, taken: pa.Table) -> pa.Table:
+            part = None if rows is None or source.df is None else source.df.iloc[rows]
+            frame = attach_columns(part, taken, source.response_model)
+            return pa.Table.from_pandas(frame, schema=schema, preserve_index=keep_index)
+
+        return via_pandas
+    result_names = set(RESULT_SCHEMA.names)
+    inputs = source.df.drop(columns=[c for c in source.df.columns if c in result_names])
+    input_table = pa.Table.from_pandas(inputs, preserve_index=True)
+
+    def via_arrow(rows: np.ndarray | None, taken: pa.Table) -> pa.Table:
+        assert rows is not None
+        part = input_table.take(pa.array(rows, pa.int64()))
+        columns = [
+            (taken if field.name in result_names else part)[field.name].cast(field.type)
+            for field in schema
+        ]
+        return pa.Table.from_arrays(columns, schema=schema)
+
+    return via_arrow
 
 
 def output_schema(source: ResultSource) -> pa.Schema:
@@ -72,8 +118,6 @@ def output_schema(source: ResultSource) -> pa.Schema:
     Types come from an empty output frame; input columns of ``object`` dtype (whose type an
     empty frame cannot tell) are inferred from the whole input column once.
     """
-    from batchframe.frame.decode import RESULT_SCHEMA
-
     head = None if source.df is None else source.df.iloc[:0]
     template = attach_columns(head, RESULT_SCHEMA.empty_table(), source.response_model)
     schema = pa.Schema.from_pandas(template, preserve_index=source.df is not None)
@@ -90,9 +134,12 @@ def output_schema(source: ResultSource) -> pa.Schema:
     return schema
 
 
-def _output_frames(source: ResultSource, states: pa.Table | None) -> Iterator[pd.DataFrame]:
+Piece = tuple[np.ndarray | None, pa.Table]  # input row positions (None: no frame), result rows
+
+
+def _output_pieces(source: ResultSource, states: pa.Table | None) -> Iterator[Piece]:
     if source.df is None or source.ids is None:
-        yield from _frames_without_frame(source, states)
+        yield from _pieces_without_frame(source, states)
         return
     ids = source.ids
     written = np.zeros(len(ids), dtype=bool)
@@ -105,7 +152,7 @@ def _output_frames(source: ResultSource, states: pa.Table | None) -> Iterator[pd
         written[rows] = True
         if len(rows):
             taken = fill_state(table.filter(pa.array(keep)), ids[rows], source.skipped_ids, None)
-            yield attach_columns(source.df.iloc[rows], taken, source.response_model)
+            yield rows, taken
     yield from _rows_without_result(source, np.flatnonzero(~written), states)
 
 
@@ -119,10 +166,8 @@ def _first_time(positions: np.ndarray, written: np.ndarray) -> np.ndarray:
 
 def _rows_without_result(
     source: ResultSource, rows: np.ndarray, states: pa.Table | None
-) -> Iterator[pd.DataFrame]:
+) -> Iterator[Piece]:
     """The frame's rows that have no result, a page at a time, with their fallback state."""
-    from batchframe.frame.decode import RESULT_SCHEMA
-
     assert source.df is not None and source.ids is not None
     in_batch_ids = None if states is None else states["batch_request_id"].to_pylist()
     for start in range(0, len(rows), PAGE_LIMIT):
@@ -132,10 +177,10 @@ def _rows_without_result(
         empty = pending_rows(RESULT_SCHEMA, id_array, state=None)
         in_batch = None if in_batch_ids is None else ids.isin(in_batch_ids)
         taken = fill_state(empty, ids, source.skipped_ids, in_batch)
-        yield attach_columns(source.df.iloc[part], taken, source.response_model)
+        yield part, taken
 
 
-def _frames_without_frame(source: ResultSource, states: pa.Table | None) -> Iterator[pd.DataFrame]:
+def _pieces_without_frame(source: ResultSource, states: pa.Table | None) -> Iterator[Piece]:
     """Result columns alone: every result page, then requests still pending."""
     seen: set[str] = set()
     for page in iter_result_pages(source.client, source.batch_id):
@@ -147,7 +192,7 @@ def _frames_without_frame(source: ResultSource, states: pa.Table | None) -> Iter
         seen.update(ids)
         table = pa.Table.from_batches([page]).filter(pa.array(fresh))
         if table.num_rows:
-            yield attach_columns(None, table, source.response_model)
+            yield None, table
     if states is not None and states.num_rows:
         rest = states.filter(
             pc.invert(
@@ -156,8 +201,4 @@ def _frames_without_frame(source: ResultSource, states: pa.Table | None) -> Iter
         )
         for start in range(0, rest.num_rows, PAGE_LIMIT):
             chunk = rest.slice(start, PAGE_LIMIT)
-            from batchframe.frame.decode import RESULT_SCHEMA
-
-            yield attach_columns(
-                None, pending_rows(RESULT_SCHEMA, chunk["batch_request_id"]), source.response_model
-            )
+            yield None, pending_rows(RESULT_SCHEMA, chunk["batch_request_id"])

@@ -179,3 +179,24 @@ def test_parquet_file_gets_normal_permissions(client, tmp_path) -> None:  # type
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_awkward_input_columns_round_trip(client: Client, tmp_path: pathlib.Path) -> None:
+    """Object, categorical, datetime, boolean columns and an input column named like a result."""
+    n = 1200
+    df = pd.DataFrame(
+        {
+            "prompt": [f"p{i}" for i in range(n)],
+            "note": [None if i % 3 else f"n{i}" for i in range(n)],  # object with nulls
+            "cat": pd.Categorical([("a", "b", "c")[i % 3] for i in range(n)]),
+            "when": pd.date_range("2026-01-01", periods=n, freq="h"),
+            "flag": [i % 2 == 0 for i in range(n)],
+            "content": ["old"] * n,  # replaced by the result column of the same name
+        }
+    )
+    job = Job(add_frame(client, df), client=client, df=df)
+    job.wait(progress=False, sleep=lambda s: None)
+    path = job.to_parquet(tmp_path / "awkward.parquet")
+    expected = job.results()
+    assert (expected["content"] == expected["prompt"]).all()
+    assert_same_table(path, expected)
