@@ -53,6 +53,9 @@ class ChunkPolicy:
     max_bytes: int = 8 * 1024 * 1024
     calls_per_30s: float = 100.0
     concurrency: int = 4
+    #: Seconds added to the 30 s window on our side: a call counted when it starts here reaches
+    #: the server a little later, so an exact window lets a few calls land just over the budget.
+    window_margin: float = 0.5
 
 
 @dataclass(frozen=True)

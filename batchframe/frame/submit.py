@@ -115,7 +115,10 @@ def submit(
                 "chunk_bytes": chunk_bytes,
                 "concurrency": concurrency,
                 "progress": progress,
-                "limiter": CallLimiter(calls_per_30s or ChunkPolicy.calls_per_30s),
+                "limiter": CallLimiter(
+                    calls_per_30s or ChunkPolicy.calls_per_30s,
+                    period=30.0 + ChunkPolicy.window_margin,
+                ),
             },
         )
     except BaseException:
