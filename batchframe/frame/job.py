@@ -352,6 +352,8 @@ def attach(
         kwargs.setdefault("name", manifest.name)
         if manifest.submit_kwargs is not None and df is not None:
             kwargs.setdefault("submit_kwargs", manifest.submit_kwargs)
+        if df is not None:
+            kwargs.setdefault("skipped_ids", manifest.skipped_ids)
         if client is None:
             client = Client(base_url=manifest.base_url)
     if client is None:

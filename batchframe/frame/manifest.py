@@ -73,6 +73,8 @@ class Manifest:
     #: The encoding arguments when they are plain JSON (lets ``bf.attach(...).retry_failed()``
     #: resubmit); ``None`` when they hold something JSON cannot carry, such as a response_model.
     submit_kwargs: dict[str, Any] | None = None
+    #: Rows left out for a null prompt (``on_null="skip"``), so ``bf.attach`` can say ``skipped``.
+    skipped_ids: list[str] = dataclasses.field(default_factory=list)
 
     def to_json(self) -> bytes:
         return orjson.dumps(dataclasses.asdict(self), option=orjson.OPT_INDENT_2)

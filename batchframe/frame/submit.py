@@ -196,6 +196,7 @@ def _create_or_reattach(
             id_column=id_column,
             fingerprint=fingerprint,
             submit_kwargs=jsonable_kwargs(submit_kwargs),
+            skipped_ids=list(encoded.skipped_ids),
         )
         write_manifest(manifest, directory)  # before any add: a crash from here on resumes
     return _upload(client, encoded, manifest, indices, directory, send)

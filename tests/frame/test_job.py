@@ -247,3 +247,14 @@ def test_wait_works_inside_a_running_event_loop(batch_server: BatchServer, clien
         return job.wait(progress=False, poll=PollPolicy(initial=0.01)).num_success
 
     assert asyncio.run(notebook_cell()) == 2
+
+
+def test_attach_after_a_restart_still_knows_the_skipped_rows(client: Client) -> None:
+    """A new process has only the frame and the batch ID: skipped rows come from the manifest."""
+    df = pd.DataFrame({"text": ["a", None, "c"]}, index=["r1", "r2", "r3"])
+    job = bf.submit(df, prompt="text", model=MODEL, on_null="skip", client=client, progress=False)
+    job.wait(progress=False, sleep=lambda s: None)
+    again = attach(job.batch_id, df, client=client)  # as after a kernel restart
+    out = again.results()
+    assert out["state"].tolist() == ["succeeded", "skipped", "succeeded"]
+    assert out["content"].tolist()[::2] == ["a", "c"]
