@@ -103,8 +103,8 @@ def _known_unique(source: pd.Index | pd.Series) -> bool:
     if not isinstance(source, pd.Index):
         return False
     dtype = source.dtype
-    injective = pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_string_dtype(dtype)
-    return bool(injective and dtype != object and source.is_unique)
+    injective = pd.api.types.is_integer_dtype(dtype) or isinstance(dtype, pd.StringDtype)
+    return bool(injective and source.is_unique)
 
 
 def _bad_rows(ids: pa.LargeStringArray, mask: npt.NDArray[np.bool_]) -> list[str]:

@@ -287,3 +287,18 @@ def test_escape_across_many_chunks():
         texts = ["".join(rng.choice(pool, size=int(n))) for n in rng.integers(0, 900, 3000)]
         got = json_escape(pa.array(texts)).to_pylist()
         assert got == [orjson.dumps(t)[1:-1].decode() for t in texts]
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        pd.Index([1, "1"], dtype=object),  # unique labels whose strings collide
+        pd.Index([7, 7]),
+        pd.Index(["a", "a"]),
+    ],
+    ids=["int-and-str", "ints", "strings"],
+)
+def test_ids_that_collide_as_strings_are_refused(index: pd.Index) -> None:
+    df = pd.DataFrame({"q": ["x", "y"]}, index=index)
+    with pytest.raises(ValueError, match="unique"):
+        encode_requests(df, prompt="q", model="grok-4.3")
