@@ -14,15 +14,10 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from batchframe.frame.decode import TOKEN_COLUMNS
+
 __all__ = ["CostSummary", "summarize_cost"]
 
-_TOKENS = (
-    "prompt_tokens",
-    "completion_tokens",
-    "reasoning_tokens",
-    "cached_tokens",
-    "total_tokens",
-)
 _FINISHED = ("succeeded", "failed", "cancelled")
 
 
@@ -76,6 +71,6 @@ def summarize_cost(data: pd.DataFrame | pa.Table | pa.RecordBatch) -> CostSummar
         failed=int(counts.get("failed", 0)),
         cancelled=int(counts.get("cancelled", 0)),
         pending=int(n - finished.sum()),
-        **{column: int(total(column)) for column in _TOKENS},
+        **{column: int(total(column)) for column in TOKEN_COLUMNS},
         cost_usd=float(total("cost_usd")),
     )

@@ -30,23 +30,24 @@ __all__ = [
     "REQUEST_SCHEMA",
     "RESULT_COLUMNS",
     "RESULT_SCHEMA",
+    "TOKEN_COLUMNS",
     "decode_requests_page",
     "decode_results_page",
     "to_pandas",
 ]
 
 _STRINGS = ("batch_request_id", "state", "content", "reasoning_content", "finish_reason", "model")
-_TOKENS = (
+TOKEN_COLUMNS: tuple[str, ...] = (
     "prompt_tokens",
     "completion_tokens",
     "reasoning_tokens",
     "cached_tokens",
     "total_tokens",
 )
-RESULT_COLUMNS: tuple[str, ...] = (*_STRINGS, *_TOKENS, "cost_usd", "error")
+RESULT_COLUMNS: tuple[str, ...] = (*_STRINGS, *TOKEN_COLUMNS, "cost_usd", "error")
 RESULT_SCHEMA = pa.schema(
     [(name, pa.string()) for name in _STRINGS]
-    + [(name, pa.int64()) for name in _TOKENS]
+    + [(name, pa.int64()) for name in TOKEN_COLUMNS]
     + [("cost_usd", pa.float64()), ("error", pa.string())]
 )
 REQUEST_SCHEMA = pa.schema([("batch_request_id", pa.string()), ("state", pa.string())])
