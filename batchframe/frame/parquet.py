@@ -21,6 +21,7 @@ import pathlib
 from collections.abc import Callable, Iterator
 
 import numpy as np
+import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -98,7 +99,7 @@ def _arrow_renderer(
         return via_pandas
     result_names = set(RESULT_SCHEMA.names)
     inputs = source.df.drop(columns=[c for c in source.df.columns if c in result_names])
-    input_table = pa.Table.from_pandas(inputs, preserve_index=True)
+    input_table = _with_index_names(pa.Table.from_pandas(inputs, preserve_index=True), schema)
 
     def via_arrow(rows: np.ndarray | None, taken: pa.Table) -> pa.Table:
         assert rows is not None
@@ -110,6 +111,22 @@ def _arrow_renderer(
         return pa.Table.from_arrays(columns, schema=schema)
 
     return via_arrow
+
+
+def _index_names(schema: pa.Schema) -> list[str]:
+    """The names of the index columns in ``schema``'s pandas metadata."""
+    meta = orjson.loads(schema.metadata[b"pandas"])
+    return [name for name in meta["index_columns"] if isinstance(name, str)]
+
+
+def _with_index_names(inputs: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``inputs`` with its index columns named as in ``schema``.
+
+    An index named like a result column (``state``) is ``__index_level_0__`` in the output,
+    where the column ``state`` is taken, but keeps its own name in the inputs alone.
+    """
+    names = dict(zip(_index_names(inputs.schema), _index_names(schema), strict=True))
+    return inputs.rename_columns([names.get(name, name) for name in inputs.column_names])
 
 
 def output_schema(source: ResultSource) -> pa.Schema:

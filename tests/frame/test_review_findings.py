@@ -1,0 +1,27 @@
+"""Regression tests for bugs found in review of the client-side data path."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pandas as pd
+import pytest
+
+import batchframe as bf
+from batchframe.client import Client
+
+
+@pytest.mark.parametrize("index_name", ["state", "content", "batch_request_id"])
+def test_to_parquet_with_an_index_named_like_a_result_column(
+    client: Client, tmp_path: pathlib.Path, index_name: str
+) -> None:
+    # pyarrow stores such an index as __index_level_0__ in the output (the result column takes
+    # the name) but under its own name in the input table; the two must line up.
+    df = pd.DataFrame({"prompt": ["a", "b", "c"]}, index=pd.Index(["x", "y", "z"], name=index_name))
+    job = bf.submit(df, prompt="prompt", model="grok-4.3", client=client, progress=False)
+    job.wait(progress=False, sleep=lambda s: None)
+    expected = job.results()
+    back = pd.read_parquet(job.to_parquet(tmp_path / "out.parquet")).loc[expected.index]
+    assert back.index.name == index_name
+    assert back.index.tolist() == ["x", "y", "z"]
+    pd.testing.assert_frame_equal(back, expected)
