@@ -72,9 +72,7 @@ def request_ids(df: pd.DataFrame, id_column: Any = None) -> pa.LargeStringArray:
         check_columns(df, [id_column], "id_column")
         source = df[id_column]
         where = f"id_column {id_column!r}"
-    null = (
-        np.asarray(pd.isna(source), dtype=bool) if not isinstance(source, pd.RangeIndex) else None
-    )
+    null = _null_mask(source)
     if null is not None and null.any():
         rows = np.flatnonzero(null)
         raise ValueError(
@@ -91,6 +89,18 @@ def request_ids(df: pd.DataFrame, id_column: Any = None) -> pa.LargeStringArray:
             "deduplicate the frame or pass a unique id_column"
         )
     return ids
+
+
+def _null_mask(source: pd.Index | pd.Series) -> npt.NDArray[np.bool_] | None:
+    """Which labels are null (``None`` for a RangeIndex); a MultiIndex label is null if any part is.
+
+    ``pd.isna`` refuses a MultiIndex; its labels become IDs like ``"('a', 1)"``.
+    """
+    if isinstance(source, pd.RangeIndex):
+        return None
+    if isinstance(source, pd.MultiIndex):
+        return np.asarray(source.to_frame(index=False).isna().any(axis=1), dtype=bool)
+    return np.asarray(pd.isna(source), dtype=bool)
 
 
 def _known_unique(source: pd.Index | pd.Series) -> bool:

@@ -25,3 +25,27 @@ def test_to_parquet_with_an_index_named_like_a_result_column(
     assert back.index.name == index_name
     assert back.index.tolist() == ["x", "y", "z"]
     pd.testing.assert_frame_equal(back, expected)
+
+
+def test_a_multiindex_frame_round_trips_by_its_tuple_labels(client: Client) -> None:
+    # pd.isna raised NotImplementedError on a MultiIndex before any ID was made
+    index = pd.MultiIndex.from_tuples([("b", 2), ("a", 1), ("a", 2)], names=["g", "n"])
+    df = pd.DataFrame({"p": ["x", "y", "z"]}, index=index)
+    assert bf.to_requests(df, prompt="p", model="grok-4.3")["batch_request_id"].tolist() == [
+        "('b', 2)",
+        "('a', 1)",
+        "('a', 2)",
+    ]
+    job = bf.submit(df, prompt="p", model="grok-4.3", client=client, progress=False)
+    job.wait(progress=False, sleep=lambda s: None)
+    out = job.results()
+    assert out.index.equals(index)
+    assert out["state"].tolist() == ["succeeded"] * 3
+    assert out["batch_request_id"].tolist() == ["('b', 2)", "('a', 1)", "('a', 2)"]
+
+
+def test_a_multiindex_with_a_null_part_is_a_value_error() -> None:
+    index = pd.MultiIndex.from_tuples([("a", 1), ("a", None)])
+    df = pd.DataFrame({"p": ["x", "y"]}, index=index)
+    with pytest.raises(ValueError, match="must not be null"):
+        bf.to_requests(df, prompt="p", model="grok-4.3")
