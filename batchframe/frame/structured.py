@@ -76,6 +76,18 @@ def _cell(value: Any, dtype: str) -> Any:
     return value
 
 
+def _range_error(parsed: BaseModel, dtypes: dict[str, str]) -> str | None:
+    """Which ``int`` fields hold a value outside the Int64 range, as a parse error."""
+    bad = [
+        name
+        for name, dtype in dtypes.items()
+        if dtype == "Int64"
+        and isinstance(value := getattr(parsed, name), int)
+        and not -(2**63) <= value < 2**63
+    ]
+    return f"{', '.join(bad)}: outside the Int64 range" if bad else None
+
+
 def parse_structured(content: pd.Series, model_cls: type[BaseModel]) -> pd.DataFrame:
     """One column per model field parsed from ``content``, plus ``parse_error``; never raises.
 
@@ -100,6 +112,8 @@ def parse_structured(content: pd.Series, model_cls: type[BaseModel]) -> pd.DataF
                 parsed = model_cls.model_validate_json(text)
             except ValidationError as exc:
                 error = str(exc)
+        if parsed is not None and (error := _range_error(parsed, dtypes)) is not None:
+            parsed = None  # an Int64 column cannot hold it: a parse error, not an exception
         for name in fields:
             value = getattr(parsed, name) if parsed is not None else None
             columns[name].append(_cell(value, dtypes[name]))

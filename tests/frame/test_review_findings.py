@@ -6,9 +6,11 @@ import pathlib
 
 import pandas as pd
 import pytest
+from pydantic import BaseModel
 
 import batchframe as bf
 from batchframe.client import Client
+from batchframe.frame.job import Job
 
 
 @pytest.mark.parametrize("index_name", ["state", "content", "batch_request_id"])
@@ -49,3 +51,25 @@ def test_a_multiindex_with_a_null_part_is_a_value_error() -> None:
     df = pd.DataFrame({"p": ["x", "y"]}, index=index)
     with pytest.raises(ValueError, match="must not be null"):
         bf.to_requests(df, prompt="p", model="grok-4.3")
+
+
+class Count(BaseModel):
+    n: int
+
+
+def test_an_int_field_beyond_int64_is_a_parse_error_not_an_exception(
+    client: Client, tmp_path: pathlib.Path
+) -> None:
+    # the local server echoes the prompt as the content, so the prompt is the model's answer
+    df = pd.DataFrame({"p": ['{"n": 7}', '{"n": 123456789012345678901234}']}, index=["ok", "big"])
+    sent = bf.submit(df, prompt="p", model="grok-4.3", client=client, progress=False)
+    job = Job(sent.batch_id, client=client, df=df, response_model=Count)
+    job.wait(progress=False, sleep=lambda s: None)
+    out = job.results()
+    assert out["n"].dtype == "Int64"
+    assert out.loc["ok", "n"] == 7
+    assert pd.isna(out.loc["big", "n"])
+    assert out.loc["big", "content"] == df.loc["big", "p"]
+    assert "Int64" in out.loc["big", "parse_error"]
+    back = pd.read_parquet(job.to_parquet(tmp_path / "out.parquet")).loc[out.index]
+    pd.testing.assert_frame_equal(back, out)
