@@ -62,7 +62,9 @@ class Job:
     ) -> None:
         self._batch_id = batch_id
         self._client = client
-        self._df = df
+        # A shallow copy is a snapshot under copy-on-write (pandas 3): sorting or cutting the
+        # caller's frame in place later cannot shift rows against ``_ids`` (a mis-join).
+        self._df = None if df is None else df.copy(deep=False)
         self._ids = None if df is None else frame_ids(df, ids, id_column)
         self._id_column = id_column
         self._skipped = frozenset(str(i) for i in skipped_ids)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import warnings
 
 import pandas as pd
 import pytest
@@ -73,3 +74,27 @@ def test_an_int_field_beyond_int64_is_a_parse_error_not_an_exception(
     assert "Int64" in out.loc["big", "parse_error"]
     back = pd.read_parquet(job.to_parquet(tmp_path / "out.parquet")).loc[out.index]
     pd.testing.assert_frame_equal(back, out)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda df: df.sort_values("p", inplace=True),
+        lambda df: df.drop(index="r1", inplace=True),
+        lambda df: df.reset_index(drop=True, inplace=True),
+    ],
+    ids=["sort", "drop", "reset_index"],
+)
+def test_changing_the_frame_in_place_after_submit_does_not_mis_join(
+    client: Client, change: object
+) -> None:
+    df = pd.DataFrame({"p": ["zeta", "alpha", "mid"]}, index=["r1", "r2", "r3"])
+    job = bf.submit(df, prompt="p", model="grok-4.3", client=client, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas deprecates inplace=; users still write it
+        change(df)  # type: ignore[operator]
+    job.wait(progress=False, sleep=lambda s: None)
+    out = job.results()
+    assert out.index.tolist() == ["r1", "r2", "r3"]
+    assert out["batch_request_id"].tolist() == ["r1", "r2", "r3"]
+    assert out["content"].tolist() == out["p"].tolist() == ["zeta", "alpha", "mid"]
