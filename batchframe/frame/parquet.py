@@ -15,10 +15,12 @@ PosixPath('out/reviews.parquet')
 
 from __future__ import annotations
 
+import enum
 import logging
 import os
 import pathlib
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import orjson
@@ -26,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pydantic import BaseModel
 
 from batchframe._config import PAGE_LIMIT
 from batchframe._files import replaced_atomically
@@ -90,10 +93,13 @@ def _arrow_renderer(
     """
     keep_index = source.df is not None  # without a frame the index is just 0..n-1
     if source.df is None or source.response_model is not None:
+        as_json = _json_fields(source.response_model)
 
         def via_pandas(rows: np.ndarray | None, taken: pa.Table) -> pa.Table:
             part = None if rows is None or source.df is None else source.df.iloc[rows]
             frame = attach_columns(part, taken, source.response_model)
+            for name in as_json:
+                frame[name] = frame[name].map(_json_text, na_action="ignore")
             return pa.Table.from_pandas(frame, schema=schema, preserve_index=keep_index)
 
         return via_pandas
@@ -127,6 +133,37 @@ def _with_index_names(inputs: pa.Table, schema: pa.Schema) -> pa.Table:
     """
     names = dict(zip(_index_names(inputs.schema), _index_names(schema), strict=True))
     return inputs.rename_columns([names.get(name, name) for name in inputs.column_names])
+
+
+def _json_fields(response_model: Any) -> list[str]:
+    """Structured fields without a scalar column type (lists, dicts, nested models).
+
+    ``results()`` keeps their Python values; Parquet stores them as JSON text, one string per
+    row, because their Arrow type cannot be fixed before the first page.
+    """
+    if response_model is None:
+        return []
+    from batchframe.frame.structured import column_dtype
+
+    return [
+        name
+        for name, field in response_model.model_fields.items()
+        if column_dtype(field.annotation) == "object"
+    ]
+
+
+def _json_text(value: Any) -> str:
+    if isinstance(value, BaseModel):
+        return value.model_dump_json()
+    return orjson.dumps(value, default=_plain).decode()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, enum.Enum):
+        return value.value
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
 def output_schema(source: ResultSource) -> pa.Schema:

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["parse_structured", "response_format_for"]
+__all__ = ["column_dtype", "parse_structured", "response_format_for"]
 
 
 def _strict(node: Any) -> Any:
@@ -51,12 +51,12 @@ def response_format_for(model_cls: type[BaseModel]) -> dict[str, Any]:
     }
 
 
-def _dtype_for(annotation: Any) -> str:
+def column_dtype(annotation: Any) -> str:
     """The pandas dtype of a field's column: Int64, Float64, boolean, string or object."""
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType) and len(args) == 1:
-        return _dtype_for(args[0])
+        return column_dtype(args[0])
     if origin is typing.Literal:
         return "string" if all(isinstance(a, str) for a in args) else "object"
     if annotation is bool:
@@ -101,7 +101,7 @@ def parse_structured(content: pd.Series, model_cls: type[BaseModel]) -> pd.DataF
     [3, <NA>, <NA>]
     """
     fields = model_cls.model_fields
-    dtypes = {name: _dtype_for(info.annotation) for name, info in fields.items()}
+    dtypes = {name: column_dtype(info.annotation) for name, info in fields.items()}
     columns: dict[str, list[Any]] = {name: [] for name in fields}
     errors: list[str | None] = []
     for text in content.tolist():

@@ -200,3 +200,37 @@ def test_awkward_input_columns_round_trip(client: Client, tmp_path: pathlib.Path
     expected = job.results()
     assert (expected["content"] == expected["prompt"]).all()
     assert_same_table(path, expected)
+
+
+class _Span(BaseModel):
+    start: int
+    end: int
+
+
+class _Rich(BaseModel):
+    tags: list[str]
+    meta: dict[str, int]
+    span: _Span
+
+
+def test_structured_lists_dicts_and_models_are_json_text_in_parquet(
+    client: Client, tmp_path: pathlib.Path
+) -> None:
+    """results() keeps Python values; the file stores the same values as JSON text."""
+    import json
+
+    answers = [
+        {"tags": ["a", "b"], "meta": {"n": 1}, "span": {"start": 0, "end": 3}},
+        {"tags": [], "meta": {}, "span": {"start": 5, "end": 5}},
+    ]
+    df = pd.DataFrame({"prompt": [json.dumps(a) for a in answers] + ["not json"]})
+    job = Job(add_frame(client, df), client=client, df=df, response_model=_Rich)
+    job.wait(progress=False, sleep=lambda s: None)
+    out = job.results()
+    assert out.loc[0, "tags"] == ["a", "b"] and out.loc[1, "meta"] == {}
+    assert out.loc[2, "parse_error"] and pd.isna(out.loc[2, "tags"])
+    back = pd.read_parquet(job.to_parquet(tmp_path / "rich.parquet")).sort_index()
+    for row, answer in enumerate(answers):
+        assert {name: json.loads(back.loc[row, name]) for name in answer} == answer
+    assert pd.isna(back.loc[2, "tags"]) and back.loc[2, "parse_error"] == out.loc[2, "parse_error"]
+    assert (back["content"] == out["content"]).all()
