@@ -52,7 +52,7 @@ def handle(
     elif name == "step":
         query = dict(parse_qsl(query_string.decode("utf-8", "replace")))
         raw = query.get("n")
-        if raw is not None and not (raw.isascii() and raw.isdigit()):
+        if raw is not None and not (raw.isascii() and raw.isdigit() and len(raw) < 19):
             raise InvalidArgument("n must be a non-negative integer")
         result = {"processed": engine.step(None if raw is None else int(raw))}
     elif name == "faults":

@@ -70,7 +70,8 @@ def parse_limit(query: Mapping[str, str]) -> int:
     raw = query.get("limit")
     if raw is None or raw == "":
         return DEFAULT_LIMIT
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    # Length first: int() of a digit string over 4300 characters raises ValueError (a 500).
+    if len(raw) > 9 or not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
         raise InvalidArgument(
             f"limit must be an integer between 1 and {MAX_LIMIT}, got {raw[:50]!r}"
         )

@@ -93,6 +93,18 @@ _BATCH_COLUMNS = (
 _IN_CHUNK = 900
 
 
+def _normal(canon: bytes) -> bytes:
+    """JSON text with sorted keys and no spacing, so only real content differences remain.
+
+    Comparing parsed values with ``==`` would call ``true`` and ``1`` (and ``1`` and ``1.0``) the
+    same content; their serialised forms differ.
+    """
+    try:
+        return orjson.dumps(orjson.loads(canon), option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONDecodeError:
+        return canon
+
+
 @dataclass(frozen=True)
 class BatchRow:
     """One batch with its counters."""
@@ -245,7 +257,7 @@ class Store:
         for rid, _kind, _model, canon in items:
             # Bytes first; the same JSON sent with other key order or spacing is identical too.
             before = stored.get(rid)
-            if before != canon and (before is None or orjson.loads(before) != orjson.loads(canon)):
+            if before != canon and (before is None or _normal(before) != _normal(canon)):
                 raise PreconditionFailed(
                     f"batch_request_id '{rid[:200]}' content differs from originally submitted"
                 )

@@ -1,0 +1,58 @@
+"""Regression tests for bugs found in a review of the local batch server."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from srv_helpers import add, assert_error, chat_item, new_batch
+
+from batchframe.server import BatchServer
+
+
+@pytest.mark.parametrize("path", ["/batches", "/batches/{b}/requests", "/batches/{b}/results"])
+def test_limit_with_thousands_of_digits_is_a_400_not_a_500(
+    paused_api: httpx.Client, path: str
+) -> None:
+    batch_id = new_batch(paused_api)
+    reply = paused_api.get(path.format(b=batch_id), params={"limit": "1" * 5000})
+    assert_error(reply, 400)
+
+
+def test_control_step_with_thousands_of_digits_is_a_400_not_a_500(
+    batch_server: BatchServer, paused_api: httpx.Client
+) -> None:
+    reply = paused_api.post("http://batchframe.local/_control/step", params={"n": "1" * 5000})
+    assert_error(reply, 400)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [({"logprobs": True}, {"logprobs": 1}), ({"temperature": 0}, {"temperature": False})],
+)
+def test_readd_with_true_instead_of_1_is_different_content(
+    paused_api: httpx.Client, first: dict[str, object], second: dict[str, object]
+) -> None:
+    batch_id = new_batch(paused_api)
+    assert add(paused_api, batch_id, [chat_item("a", **first)]).status_code == 200
+    assert_error(add(paused_api, batch_id, [chat_item("a", **second)]), 412)
+    state = paused_api.get(f"/batches/{batch_id}").json()["state"]
+    assert state["num_requests"] == 1
+
+
+def test_readd_with_other_key_order_and_spacing_is_still_identical(
+    paused_api: httpx.Client,
+) -> None:
+    batch_id = new_batch(paused_api)
+    one = (
+        b'{"batch_requests":[{"batch_request_id":"a","batch_request":{"chat_get_completion":'
+        b'{"model":"m","temperature":1,"messages":[{"role":"user","content":"x"}]}}}]}'
+    )
+    two = (
+        b'{"batch_requests": [{"batch_request_id": "a", "batch_request": {"chat_get_completion":'
+        b' {"messages": [{"content": "x", "role": "user"}], "temperature": 1, "model": "m"}}}]}'
+    )
+    headers = {"content-type": "application/json"}
+    for body in (one, two):
+        reply = paused_api.post(f"/batches/{batch_id}/requests", content=body, headers=headers)
+        assert reply.status_code == 200, reply.text
+    assert paused_api.get(f"/batches/{batch_id}").json()["state"]["num_requests"] == 1
