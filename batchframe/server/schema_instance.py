@@ -22,6 +22,11 @@ from typing import Any
 __all__ = ["instance_for"]
 
 _MAX_DEPTH = 12
+#: Values, and ``minLength`` characters, one instance may hold: nested ``minItems`` (50 in 4
+#: levels is 6 million values) or a huge ``minLength`` stalled the engine or exhausted memory.
+#: Past them the request fails with an error instead.
+_MAX_VALUES = 10_000
+_MAX_CHARS = 1_000_000
 
 
 def instance_for(schema: Any, prompt: str) -> Any:
@@ -39,10 +44,15 @@ class _Builder:
         self.root = root
         self.prompt = prompt
         self.lower = prompt.lower()
+        self.values = 0
+        self.chars = 0
 
     def build(self, schema: Any, path: str, depth: int) -> Any:
         if not isinstance(schema, dict) or depth > _MAX_DEPTH:
             return None
+        self.values += 1
+        if self.values > _MAX_VALUES:
+            raise ValueError(f"the schema asks for an instance of more than {_MAX_VALUES} values")
         if "$ref" in schema:
             return self.build(self._resolve(schema["$ref"]), path, depth + 1)
         if "const" in schema:
@@ -116,7 +126,11 @@ class _Builder:
             return "https://example.com/"
         name = path.rsplit(".", 1)[-1].split("[")[0] or "value"
         text = f"{name} {_stable(self.prompt + path) % 1000}"
-        text = text.ljust(int(schema.get("minLength", 0)), "x")
+        min_length = int(schema.get("minLength", 0))
+        self.chars += max(0, min_length)
+        if self.chars > _MAX_CHARS:
+            raise ValueError(f"the schema asks for more than {_MAX_CHARS} string characters")
+        text = text.ljust(min_length, "x")
         if "maxLength" in schema:
             text = text[: int(schema["maxLength"])]
         return text

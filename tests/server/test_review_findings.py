@@ -56,3 +56,33 @@ def test_readd_with_other_key_order_and_spacing_is_still_identical(
         reply = paused_api.post(f"/batches/{batch_id}/requests", content=body, headers=headers)
         assert reply.status_code == 200, reply.text
     assert paused_api.get(f"/batches/{batch_id}").json()["state"]["num_requests"] == 1
+
+
+def _nested_arrays(levels: int, min_items: int) -> dict[str, object]:
+    schema: dict[str, object] = {"type": "string"}
+    for _ in range(levels):
+        schema = {"type": "array", "minItems": min_items, "items": schema}
+    return schema
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [_nested_arrays(6, 100), {"type": "string", "minLength": 10**12}],
+    ids=["nested-minItems", "huge-minLength"],
+)
+def test_schema_asking_for_a_huge_instance_fails_the_request_not_the_engine(
+    batch_server: BatchServer, paused_api: httpx.Client, schema: dict[str, object]
+) -> None:
+    # Before: 100**6 values were built one by one (the engine stalled for good), or a
+    # terabyte string was allocated.
+    batch_id = new_batch(paused_api)
+    fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+    items = [chat_item("a-bomb", response_format=fmt), chat_item("b-plain", "still answered")]
+    assert add(paused_api, batch_id, items).status_code == 200
+    assert batch_server.engine.step() == 2
+    results = paused_api.get(f"/batches/{batch_id}/results").json()["results"]
+    assert "error" in results[0]["batch_result"]
+    answer = results[1]["batch_result"]["response"]["chat_get_completion"]
+    assert answer["choices"][0]["message"]["content"] == "still answered"
+    state = paused_api.get(f"/batches/{batch_id}").json()["state"]
+    assert (state["num_success"], state["num_error"], state["num_pending"]) == (1, 1, 0)
