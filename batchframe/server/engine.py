@@ -73,8 +73,14 @@ class Engine:
             self._thread = None
 
     def pause(self) -> None:
-        """Stop processing until :meth:`resume` (``step`` still works)."""
+        """Stop processing until :meth:`resume` (``step`` still works).
+
+        Returns once the chunk in hand, if any, is stored: no request added after this returns
+        is processed in the background until :meth:`resume`.
+        """
         self._running.clear()
+        with self._work:  # the thread may be past its pause check, taking a chunk
+            pass
 
     def resume(self) -> None:
         self._running.set()
@@ -99,9 +105,11 @@ class Engine:
                 break
         return total
 
-    def _process(self, limit: int) -> tuple[int, int]:
+    def _process(self, limit: int, background: bool = False) -> tuple[int, int]:
         """Finish up to ``limit`` of the oldest pending requests: (taken, finished)."""
         with self._work:
+            if background and not self._running.is_set():
+                return 0, 0  # paused while this thread waited for the lock
             pending = self.store.take_pending(limit)
             if not pending:
                 return 0, 0
@@ -127,12 +135,16 @@ class Engine:
                 break
             try:
                 if self.speed <= 0:
-                    done = self._process(CHUNK)[0]
+                    done = self._process(CHUNK, background=True)[0]
                 else:
                     now = time.monotonic()
                     tokens = min(tokens + (now - last) * self.speed, max(self.speed, 1.0))
                     last = now
-                    done = self._process(min(CHUNK, int(tokens)))[0] if tokens >= 1 else 0
+                    done = (
+                        self._process(min(CHUNK, int(tokens)), background=True)[0]
+                        if tokens >= 1
+                        else 0
+                    )
                     tokens -= done
                     if done == 0 and tokens < 1:
                         time.sleep(min(_IDLE_WAIT, (1 - tokens) / self.speed))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import httpx
 import pytest
-from srv_helpers import add, assert_error, chat_item, new_batch
+from srv_helpers import add, assert_error, chat_item, client_for, new_batch
 
 from batchframe.server import BatchServer
 
@@ -86,3 +89,33 @@ def test_schema_asking_for_a_huge_instance_fails_the_request_not_the_engine(
     assert answer["choices"][0]["message"]["content"] == "still answered"
     state = paused_api.get(f"/batches/{batch_id}").json()["state"]
     assert (state["num_success"], state["num_error"], state["num_pending"]) == (1, 1, 0)
+
+
+def test_empty_add_to_a_cancelled_batch_is_403_like_any_add(paused_api: httpx.Client) -> None:
+    batch_id = new_batch(paused_api)
+    assert paused_api.post(f"/batches/{batch_id}:cancel").status_code == 200
+    assert_error(add(paused_api, batch_id, []), 403)
+
+
+def test_nothing_added_after_pause_returns_is_processed(batch_server: BatchServer) -> None:
+    """pause() used to return while the engine thread was already past its pause check and
+    about to take a chunk: requests added right after pause() were processed anyway."""
+    with client_for(batch_server) as api:
+        batch_id = new_batch(api)
+        pauser = threading.Thread(target=batch_server.engine.pause)
+        added = False
+        with batch_server.store.lock:
+            batch_server.engine.notify()
+            time.sleep(0.2)  # let the engine block inside take_pending, past its pause check
+            pauser.start()
+            pauser.join(0.5)
+            if not pauser.is_alive():  # pause() returned: whatever comes next must stay pending
+                added = add(api, batch_id, [chat_item(f"r{i}") for i in range(5)]).is_success
+        pauser.join()
+        if not added:
+            assert add(api, batch_id, [chat_item(f"r{i}") for i in range(5)]).is_success
+        time.sleep(0.3)  # give a wrongly running engine the time to process them
+        state = api.get(f"/batches/{batch_id}").json()["state"]
+        assert state["num_pending"] == 5
+        batch_server.engine.resume()
+    assert batch_server.internal_errors == 0
