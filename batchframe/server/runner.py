@@ -34,13 +34,17 @@ logging.getLogger("uvicorn.error").addFilter(_not_a_drop)
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # Accepted sockets inherit this: small replies go out at once instead of waiting ~40 ms
-    # on Nagle + delayed ACK (seen as stalls in chunked uploads over loopback).
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.setblocking(False)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted sockets inherit this: small replies go out at once instead of waiting ~40 ms
+        # on Nagle + delayed ACK (seen as stalls in chunked uploads over loopback).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()  # a taken port left an unclosed socket (ResourceWarning)
+        raise
     return sock
 
 
@@ -132,7 +136,14 @@ def serve(
     ...     print(handle.base_url)
     http://127.0.0.1:54321/v1
     """
-    handle = ServerHandle(BatchServer(_config(db, config, options)), host, port)
+    server = BatchServer(_config(db, config, options))
+    try:
+        handle = ServerHandle(server, host, port)
+    except BaseException:
+        # e.g. the port is taken: without this the engine thread and the database connection
+        # lived on, and a second server on the same file raced that orphan engine.
+        server.close()
+        raise
     handle._start()
     return handle
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
@@ -10,6 +11,7 @@ import pytest
 from srv_helpers import add, assert_error, chat_item, client_for, new_batch
 
 from batchframe.server import BatchServer
+from batchframe.server.runner import serve
 
 
 @pytest.mark.parametrize("path", ["/batches", "/batches/{b}/requests", "/batches/{b}/results"])
@@ -119,3 +121,16 @@ def test_nothing_added_after_pause_returns_is_processed(batch_server: BatchServe
         assert state["num_pending"] == 5
         batch_server.engine.resume()
     assert batch_server.internal_errors == 0
+
+
+def test_serve_on_a_taken_port_leaves_no_engine_running() -> None:
+    def engines() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name == "batchframe-engine"}
+
+    before = engines()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(OSError):
+            serve(port=taken.getsockname()[1])
+    assert engines() <= before
