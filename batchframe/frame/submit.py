@@ -15,13 +15,14 @@ import logging
 import os
 import pathlib
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from batchframe._config import PAGE_LIMIT, ChunkPolicy
+from batchframe._config import ChunkPolicy
 from batchframe.client import Client
 from batchframe.errors import ManifestConflictError, NotFoundError
 from batchframe.frame.manifest import (
@@ -37,6 +38,7 @@ from batchframe.frame.upload import CallLimiter, Encoded, upload_requests
 if TYPE_CHECKING:
     import pandas as pd
 
+    from batchframe.frame.encode import EncodedRequests
     from batchframe.frame.job import Job
 
 __all__ = ["listed_request_ids", "submit"]
@@ -260,7 +262,7 @@ class _Ledger:
 
 
 def _missing_indices(
-    client: Client, manifest: Manifest, encoded: Encoded, path: pathlib.Path
+    client: Client, manifest: Manifest, encoded: EncodedRequests, path: pathlib.Path
 ) -> np.ndarray:
     """Positions of the encoded items the server does not list yet (raises if the batch is gone)."""
     try:
@@ -279,38 +281,30 @@ def _missing_indices(
     if manifest.upload_complete and batch.num_requests == len(encoded):
         return np.empty(0, dtype=np.int64)
     listed = listed_request_ids(client, manifest.batch_id)
-    return np.fromiter(
-        (i for i, rid in enumerate(encoded.ids) if rid not in listed), dtype=np.int64
-    )
+    present = pc.is_in(encoded.id_array, value_set=listed).to_numpy(zero_copy_only=False)
+    return np.flatnonzero(~present).astype(np.int64)
 
 
-def listed_request_ids(client: Client, batch_id: str) -> set[str]:
-    """Every request ID the server lists for ``batch_id`` (raw pages, no model per row).
+def listed_request_ids(client: Client, batch_id: str) -> pa.StringArray:
+    """Every request ID the server lists for ``batch_id`` (the raw metadata pages, prefetched).
 
-    >>> listed_request_ids(client, job.batch_id)  # doctest: +SKIP
-    {'0', '1', '2'}
+    >>> listed_request_ids(client, job.batch_id).to_pylist()  # doctest: +SKIP
+    ['0', '1', '2']
     """
-    ids: set[str] = set()
-    token: str | None = None
-    seen: set[str] = set()
-    while True:
-        page = orjson.loads(client.fetch_requests_page(batch_id, PAGE_LIMIT, token))
-        ids.update(
-            str(item["batch_request_id"]) for item in page.get("batch_request_metadata") or []
-        )
-        token = page.get("pagination_token") or None
-        if token is None or token in seen:
-            return ids
-        seen.add(token)
+    from batchframe.frame.results import fetch_request_states
+
+    return fetch_request_states(client, batch_id)["batch_request_id"].combine_chunks()
 
 
 def _ids_in_frame_order(n_rows: int, encoded: Any) -> list[str]:
     """Request IDs of every input row in row order (skipped rows included, in order)."""
-    ids: list[str | None] = [None] * n_rows
-    for position, rid in zip(np.asarray(encoded.row_positions).tolist(), encoded.ids, strict=True):
-        ids[position] = rid
-    skipped: Sequence[str] = list(encoded.skipped_ids)
-    holes = [i for i, rid in enumerate(ids) if rid is None]
-    for position, rid in zip(holes, skipped, strict=True):
-        ids[position] = rid
-    return [str(rid) for rid in ids]
+    ids = np.empty(n_rows, dtype=object)
+    sent = np.zeros(n_rows, dtype=bool)
+    positions = np.asarray(encoded.row_positions, dtype=np.int64)
+    ids[positions] = encoded.id_array.to_numpy(zero_copy_only=False)
+    sent[positions] = True
+    holes = np.flatnonzero(~sent)
+    if len(holes) != len(encoded.skipped_ids):
+        raise AssertionError("every row is either encoded or skipped")
+    ids[holes] = np.asarray(list(encoded.skipped_ids), dtype=object)
+    return [str(rid) for rid in ids.tolist()]
