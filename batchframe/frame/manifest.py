@@ -30,8 +30,8 @@ import orjson
 
 from batchframe import __version__
 from batchframe._config import read_env
-from batchframe._files import replaced_atomically
 from batchframe.errors import ManifestConflictError
+from batchframe.frame.atomic import replaced_atomically
 
 __all__ = [
     "MANIFEST_DIRNAME",

@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel
 
 from batchframe._config import PAGE_LIMIT
-from batchframe._files import replaced_atomically
+from batchframe.frame.atomic import replaced_atomically
 from batchframe.frame.decode import RESULT_SCHEMA
 from batchframe.frame.results import (
     ResultSource,

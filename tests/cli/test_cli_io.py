@@ -8,8 +8,8 @@ import click
 import pandas as pd
 import pytest
 
-from batchframe._cli_io import default_output, frame_format, read_frame, write_frame
-from batchframe._cli_session import exit_code_for, one_line_message, parse_param
+from batchframe.cli.session import exit_code_for, one_line_message, parse_param
+from batchframe.cli.tables import default_output, frame_format, read_frame, write_frame
 from batchframe.errors import APIConnectionError, NotFoundError, WaitTimeoutError
 
 

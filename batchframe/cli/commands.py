@@ -1,5 +1,5 @@
-"""The ``batchframe`` command line: ``run`` (submit, wait, write), the single steps ``submit``,
-``status``, ``wait``, ``results``, ``cancel``, ``ls``, and ``serve`` (the local batch server).
+"""The job commands of ``batchframe``: ``run`` (submit, wait, write), and the single steps
+``submit``, ``status``, ``wait``, ``results``, ``cancel`` and ``ls``.
 
 Commands write data (batch IDs, status, lists) to stdout and progress and summaries to stderr.
 Errors are one or two lines on stderr with the exit codes listed in ``batchframe --help``.
@@ -13,8 +13,8 @@ from typing import Any
 
 import click
 
-from batchframe._cli_io import default_output, frame_format, read_frame
-from batchframe._cli_jobs import (
+from batchframe.cli.app import main
+from batchframe.cli.jobs import (
     batch_json,
     counts,
     format_time,
@@ -25,161 +25,10 @@ from batchframe._cli_jobs import (
     submit_file,
     write_results,
 )
-from batchframe._cli_session import (
-    CommandGroup,
-    Connection,
-    connect,
-    connection_options,
-    install_log_handler,
-)
+from batchframe.cli.session import Connection, connect, connection_options
+from batchframe.cli.tables import default_output, frame_format, read_frame
 
-__all__ = ["main"]
-
-EPILOG = """\b
-Exit codes:
-  0    done; rows that failed are data (the error column), not an error
-  1    an unexpected error (--debug shows the traceback)
-  2    bad usage or bad input: unknown option, missing column, no API key
-  3    the API failed: no connection, or an error status (unknown batch ID, ...)
-  4    not finished yet: wait --timeout ran out, or results without --partial
-  130  interrupted (Ctrl-C)
-
-\b
-Without --local the key comes from --api-key or XAI_API_KEY, the URL from
---base-url or XAI_BASE_URL. Data (batch IDs, status, lists) goes to stdout;
-progress bars and summaries go to stderr.
-"""
-
-
-@click.group(cls=CommandGroup, epilog=EPILOG)
-@click.version_option(package_name="batchframe")
-@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
-def main(debug: bool) -> None:
-    """batchframe: run xAI Batch API jobs over DataFrame columns.
-
-    \b
-    Example (offline, against a local batch server started in-process):
-      batchframe run examples/reviews.csv --model grok-4.3 --local \\
-        --template "Sentiment of this review: {text}" -o out/reviews.parquet
-    """
-    install_log_handler(debug)
-
-
-@main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
-@click.option("--db", default=":memory:", show_default=True, help="SQLite file (or :memory:).")
-@click.option(
-    "--keys",
-    "keys_file",
-    type=click.Path(exists=True, dir_okay=False),
-    help="Keys file: one 'key team' pair a line. Default: any key, one team.",
-)
-@click.option(
-    "--speed",
-    default=0.0,
-    type=float,
-    show_default=True,
-    help="Requests processed per second (0 = as fast as it can).",
-)
-@click.option(
-    "--fail-rate",
-    default=0.0,
-    type=float,
-    show_default=True,
-    help="Share of requests that end failed.",
-)
-@click.option(
-    "--http-error-rate",
-    default=0.0,
-    type=float,
-    show_default=True,
-    help="Share of API calls answered 500 or 503.",
-)
-@click.option(
-    "--drop-rate",
-    default=0.0,
-    type=float,
-    show_default=True,
-    help="Share of connections closed with no reply.",
-)
-@click.option(
-    "--latency", default=0.0, type=float, show_default=True, help="Seconds added to each API call."
-)
-@click.option(
-    "--add-calls-per-30s",
-    type=float,
-    default=None,
-    help="Add-requests calls allowed per team per 30 s (429 past it).",
-)
-@click.option(
-    "--creates-per-second",
-    type=float,
-    default=None,
-    help="Batch creations allowed per team per second (429 past it).",
-)
-@click.option(
-    "--max-body-mb",
-    default=25.0,
-    type=float,
-    show_default=True,
-    help="Largest request body in MB (413 past it).",
-)
-@click.option(
-    "--time-format",
-    type=click.Choice(["date", "rfc3339"]),
-    default="date",
-    show_default=True,
-    help="How times are written.",
-)
-@click.option("--seed", type=int, default=None, help="Seed for faults and failures.")
-def serve(
-    host: str,
-    port: int,
-    db: str,
-    keys_file: str | None,
-    speed: float,
-    fail_rate: float,
-    http_error_rate: float,
-    drop_rate: float,
-    latency: float,
-    add_calls_per_30s: float | None,
-    creates_per_second: float | None,
-    max_body_mb: float,
-    time_format: str,
-    seed: int | None,
-) -> None:
-    """Run the local batch server (the xAI Batch REST API, offline).
-
-    \b
-    Example:
-      batchframe serve --port 8000 --db batches.sqlite --speed 500
-      export XAI_BASE_URL=http://127.0.0.1:8000/v1 XAI_API_KEY=local-key
-    """
-    from batchframe.server.config import ServerConfig, load_keys
-    from batchframe.server.runner import run_forever
-
-    try:
-        config = ServerConfig(
-            db=db,
-            keys=load_keys(keys_file) if keys_file else None,
-            speed=speed,
-            fail_rate=fail_rate,
-            http_error_rate=http_error_rate,
-            drop_rate=drop_rate,
-            latency=latency,
-            add_calls_per_30s=add_calls_per_30s,
-            creates_per_second=creates_per_second,
-            max_body_mb=max_body_mb,
-            time_format="rfc3339" if time_format == "rfc3339" else "date",
-            seed=seed,
-        )
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-    shown = f"[{host}]" if ":" in host else host
-    click.echo(f"batchframe local batch server on http://{shown}:{port}/v1", err=True)
-    run_forever(host, port, config)
-
+__all__ = ["cancel", "list_batches", "results", "run", "status", "submit_command", "wait"]
 
 # -- run and submit ------------------------------------------------------------------------
 

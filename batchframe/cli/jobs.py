@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 import orjson
 
-from batchframe._cli_io import frame_format, read_frame, write_frame
-from batchframe._cli_session import (
+from batchframe.cli.session import (
     EXIT_TIMEOUT,
     CLIError,
     Connection,
     parse_param,
     with_options,
 )
+from batchframe.cli.tables import frame_format, read_frame, write_frame
 from batchframe.client import Client
 from batchframe.models import Batch
 

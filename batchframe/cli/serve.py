@@ -1,0 +1,125 @@
+"""``batchframe serve``: the local batch server in the foreground."""
+
+from __future__ import annotations
+
+import click
+
+from batchframe.cli.app import main
+
+__all__ = ["serve"]
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--db", default=":memory:", show_default=True, help="SQLite file (or :memory:).")
+@click.option(
+    "--keys",
+    "keys_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Keys file: one 'key team' pair a line. Default: any key, one team.",
+)
+@click.option(
+    "--speed",
+    default=0.0,
+    type=float,
+    show_default=True,
+    help="Requests processed per second (0 = as fast as it can).",
+)
+@click.option(
+    "--fail-rate",
+    default=0.0,
+    type=float,
+    show_default=True,
+    help="Share of requests that end failed.",
+)
+@click.option(
+    "--http-error-rate",
+    default=0.0,
+    type=float,
+    show_default=True,
+    help="Share of API calls answered 500 or 503.",
+)
+@click.option(
+    "--drop-rate",
+    default=0.0,
+    type=float,
+    show_default=True,
+    help="Share of connections closed with no reply.",
+)
+@click.option(
+    "--latency", default=0.0, type=float, show_default=True, help="Seconds added to each API call."
+)
+@click.option(
+    "--add-calls-per-30s",
+    type=float,
+    default=None,
+    help="Add-requests calls allowed per team per 30 s (429 past it).",
+)
+@click.option(
+    "--creates-per-second",
+    type=float,
+    default=None,
+    help="Batch creations allowed per team per second (429 past it).",
+)
+@click.option(
+    "--max-body-mb",
+    default=25.0,
+    type=float,
+    show_default=True,
+    help="Largest request body in MB (413 past it).",
+)
+@click.option(
+    "--time-format",
+    type=click.Choice(["date", "rfc3339"]),
+    default="date",
+    show_default=True,
+    help="How times are written.",
+)
+@click.option("--seed", type=int, default=None, help="Seed for faults and failures.")
+def serve(
+    host: str,
+    port: int,
+    db: str,
+    keys_file: str | None,
+    speed: float,
+    fail_rate: float,
+    http_error_rate: float,
+    drop_rate: float,
+    latency: float,
+    add_calls_per_30s: float | None,
+    creates_per_second: float | None,
+    max_body_mb: float,
+    time_format: str,
+    seed: int | None,
+) -> None:
+    """Run the local batch server (the xAI Batch REST API, offline).
+
+    \b
+    Example:
+      batchframe serve --port 8000 --db batches.sqlite --speed 500
+      export XAI_BASE_URL=http://127.0.0.1:8000/v1 XAI_API_KEY=local-key
+    """
+    from batchframe.server.config import ServerConfig, load_keys
+    from batchframe.server.runner import run_forever
+
+    try:
+        config = ServerConfig(
+            db=db,
+            keys=load_keys(keys_file) if keys_file else None,
+            speed=speed,
+            fail_rate=fail_rate,
+            http_error_rate=http_error_rate,
+            drop_rate=drop_rate,
+            latency=latency,
+            add_calls_per_30s=add_calls_per_30s,
+            creates_per_second=creates_per_second,
+            max_body_mb=max_body_mb,
+            time_format="rfc3339" if time_format == "rfc3339" else "date",
+            seed=seed,
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"batchframe local batch server on http://{shown}:{port}/v1", err=True)
+    run_forever(host, port, config)
