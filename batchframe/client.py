@@ -26,6 +26,7 @@ from batchframe.errors import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
+    PaginationError,
     RateLimitError,
     redact,
     status_error_class,
@@ -366,5 +367,5 @@ def _pages(fetch: Callable[[str | None], Any]) -> Iterator[Any]:
         if token is None:
             return
         if token in seen:  # a server that repeats a token would loop forever
-            raise APIConnectionError(f"the server repeated pagination token {token!r}")
+            raise PaginationError(f"the server repeated pagination token {token!r}")
         seen.add(token)

@@ -16,8 +16,12 @@
      |         +-- UnprocessableError      422
      |         +-- RateLimitError          429
      |         +-- ServerError             5xx
+     |    +-- PaginationError           the server's pages do not end (a repeated token)
      |    +-- UploadError               submit's upload stopped part-way; rerunning resumes
      +-- WaitTimeoutError               job.wait(timeout=...) ran out; carries the last Batch
+     +-- NotFinishedError               results() of a batch with requests still pending
+     +-- JoinError                      a result whose ID is no input row's ID (never dropped)
+     +-- IncompleteResultsError         a finished batch lists fewer results than it counts
      +-- ManifestConflictError          (also a ValueError) a different frame under a known name
 
 Input problems found before anything is sent are plain ``ValueError`` (with a message that
@@ -41,8 +45,12 @@ __all__ = [
     "BadRequestError",
     "BatchframeError",
     "ConflictError",
+    "IncompleteResultsError",
+    "JoinError",
     "ManifestConflictError",
+    "NotFinishedError",
     "NotFoundError",
+    "PaginationError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -181,6 +189,10 @@ def status_error_class(status_code: int) -> type[APIStatusError]:
     return _STATUS_CLASSES.get(status_code, APIStatusError)
 
 
+class PaginationError(APIError):
+    """The server's pages never end: it sent a pagination token it had already sent."""
+
+
 class UploadError(APIError):
     """``submit`` could not add every chunk; ``batch_id`` and ``rows_done`` say how far it got.
 
@@ -204,3 +216,19 @@ class WaitTimeoutError(BatchframeError, TimeoutError):
 
 class ManifestConflictError(BatchframeError, ValueError):
     """``submit`` found a manifest with the same name but a different frame or settings."""
+
+
+class NotFinishedError(BatchframeError):
+    """``results()`` was asked for a batch that still has pending requests; ``batch`` is it."""
+
+    def __init__(self, message: str, batch: Any = None) -> None:
+        self.batch = batch
+        super().__init__(message)
+
+
+class JoinError(BatchframeError):
+    """A result could not be matched to exactly one input row (its ID is not the frame's)."""
+
+
+class IncompleteResultsError(BatchframeError):
+    """A finished batch lists fewer results than its counters say, even after a re-read."""

@@ -23,7 +23,7 @@ import orjson
 
 from batchframe._config import read_env
 from batchframe.client import Client
-from batchframe.errors import APIError, WaitTimeoutError, redact
+from batchframe.errors import APIError, NotFinishedError, WaitTimeoutError, redact
 
 __all__ = [
     "EXIT_API",
@@ -173,7 +173,7 @@ def exit_code_for(exc: BaseException) -> int:
     """The exit code for an exception that escaped a command (see ``batchframe --help``)."""
     if isinstance(exc, KeyboardInterrupt):
         return EXIT_INTERRUPTED
-    if isinstance(exc, WaitTimeoutError):
+    if isinstance(exc, WaitTimeoutError | NotFinishedError):
         return EXIT_TIMEOUT
     if isinstance(exc, APIError):
         return EXIT_API

@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 
 from batchframe._config import PAGE_LIMIT
 from batchframe.client import Client
+from batchframe.errors import NotFinishedError, PaginationError
 from batchframe.models import Batch
 
 __all__ = [
@@ -162,7 +163,7 @@ class _Prefetcher:
                 if token is None or self._stop.is_set():
                     break
                 if token in seen:  # a server that repeats a token would loop forever
-                    raise RuntimeError(f"the server repeated pagination token {token!r}")
+                    raise PaginationError(f"the server repeated pagination token {token!r}")
                 seen.add(token)
             self._put(None)
         except BaseException as exc:  # handed to the consumer, which raises it
@@ -320,10 +321,11 @@ def attach_columns(
 def collect_results(source: ResultSource, batch: Batch, *, partial: bool) -> pd.DataFrame:
     """The results of ``source``'s batch joined onto its frame (see ``Job.results``)."""
     if not partial and not batch.is_done:
-        raise RuntimeError(
+        raise NotFinishedError(
             f"Batch {source.batch_id} is not finished ({batch.num_pending} of "
             f"{batch.num_requests} requests pending). Call job.wait() first, or pass "
-            "partial=True for the rows finished so far (the rest come back as 'pending')."
+            "partial=True for the rows finished so far (the rest come back as 'pending').",
+            batch,
         )
     # Metadata first: any request finished before this listing is in the results read after it.
     states = (

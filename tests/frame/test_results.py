@@ -17,6 +17,7 @@ import pyarrow as pa
 import pytest
 from pydantic import BaseModel
 
+import batchframe as bf
 from batchframe.client import Client
 from batchframe.frame.decode import RESULT_COLUMNS, RESULT_SCHEMA
 from batchframe.frame.job import Job, attach
@@ -112,7 +113,7 @@ def test_unfinished_batch_needs_partial(
     batch_id = add_frame(client, frame)
     paused.engine.step(15)
     job = Job(batch_id, client=client, df=frame)
-    with pytest.raises(RuntimeError, match=r"wait\(\).*partial=True"):
+    with pytest.raises(bf.NotFinishedError, match=r"wait\(\).*partial=True"):
         job.results()
     out = job.results(partial=True)
     pd.testing.assert_index_equal(out.index, frame.index)
