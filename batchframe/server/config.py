@@ -56,9 +56,9 @@ class ServerConfig:
 def load_keys(path: str | pathlib.Path) -> dict[str, str]:
     """Read a keys file: one ``key team`` pair a line; blank lines and ``#`` comments skipped.
 
-    >>> import tempfile, os
-    >>> p = os.path.join(tempfile.mkdtemp(), "keys")
-    >>> _ = open(p, "w").write("xai-aaa team-a\\n# comment\\nxai-bbb team-b\\n")
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "keys"
+    >>> _ = p.write_text("xai-aaa team-a\\n# comment\\nxai-bbb team-b\\n")
     >>> sorted(load_keys(p).values())
     ['team-a', 'team-b']
     """
