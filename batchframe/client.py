@@ -13,23 +13,23 @@ import ipaddress
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import httpx
 import orjson
+import pydantic
 
 from batchframe import __version__
 from batchframe._config import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, PAGE_LIMIT, RetryPolicy, read_env
-from batchframe._retry import backoff_delay, parse_retry_after, should_retry
+from batchframe._responses import parse_response, status_error, usable_response
+from batchframe._retry import backoff_delay, should_retry
 from batchframe.errors import (
     APIConnectionError,
-    APIStatusError,
     APITimeoutError,
     PaginationError,
-    RateLimitError,
     redact,
-    status_error_class,
+    scrub_exception,
 )
 from batchframe.models import (
     Batch,
@@ -40,13 +40,57 @@ from batchframe.models import (
     ResultPage,
 )
 
-__all__ = ["Client", "is_loopback_url"]
+__all__ = ["Client", "check_api_key", "is_loopback_url"]
 
 logger = logging.getLogger("batchframe")
+
+_Model = TypeVar("_Model", bound=pydantic.BaseModel)
 
 # Transport failures after which the request may have reached the server (its effect may have
 # happened); a ConnectError means it never left, so it is not ambiguous.
 _AMBIGUOUS = (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout, httpx.WriteError)
+# Failures of our own request that no retry can cure: it is refused before it is sent.
+_FINAL = (httpx.LocalProtocolError, httpx.UnsupportedProtocol)
+
+_WHITESPACE_NAMES = {"\n": "a newline", "\r": "a carriage return", "\t": "a tab", " ": "a space"}
+
+
+def check_api_key(key: str, source: str = "api_key") -> None:
+    """Refuse a key that cannot be sent as it is; the message names ``source``, never the key.
+
+    Whitespace anywhere (a newline kept from a file, a space pasted along) and characters that
+    are not printable ASCII cannot go in an HTTP header. batchframe strips nothing silently: a
+    key that reaches the server is exactly the key given.
+
+    >>> check_api_key("xai-abc123\\n", "XAI_API_KEY")
+    Traceback (most recent call last):
+    ...
+    ValueError: XAI_API_KEY ends with a newline (a key read from a file keeps it): remove it where the key is read, for example with .strip(); batchframe sends a key exactly as given
+    """
+    for position, char in enumerate(key):
+        if char.isspace():
+            name = _WHITESPACE_NAMES.get(char, "whitespace")
+            where = (
+                "ends with"
+                if position == len(key) - 1 or key[position:].isspace()
+                else "starts with"
+                if position == 0
+                else "contains"
+            )
+            hint = " (a key read from a file keeps it)" if char in "\r\n" else ""
+            problem = (
+                f"{where} {name}{hint}: remove it where the key is read, for example with .strip()"
+            )
+            break
+        if not char.isascii():
+            problem = "contains a character that is not ASCII: an API key is printable ASCII"
+            break
+        if not char.isprintable():
+            problem = "contains a control character: an API key is printable ASCII"
+            break
+    else:
+        return
+    raise ValueError(f"{source} {problem}; batchframe sends a key exactly as given")
 
 
 def is_loopback_url(url: str) -> bool:
@@ -94,6 +138,7 @@ class Client:
                 "No API key: pass Client(api_key=...) or set XAI_API_KEY "
                 "(for the local batch server any key will do)."
             )
+        check_api_key(key, "api_key" if api_key is not None else "XAI_API_KEY")
         self._api_key = key
         self.base_url = (base_url or env.base_url or DEFAULT_BASE_URL).rstrip("/")
         if not self.base_url.startswith(("http://", "https://")):
@@ -158,18 +203,17 @@ class Client:
         response = self._request("POST", "/batches", content=body, recover=recover)
         if isinstance(response, Batch):
             return response
-        return Batch.model_validate_json(response.content)
+        return self._parse(Batch, response)
 
     def get_batch(self, batch_id: str) -> Batch:
         """The batch and its request counters (``GET /batches/{id}``)."""
-        return Batch.model_validate_json(self._get_raw(f"/batches/{_seg(batch_id)}"))
+        return self._parse(Batch, self._get(f"/batches/{_seg(batch_id)}"))
 
     def list_batches(
         self, limit: int | None = None, pagination_token: str | None = None
     ) -> BatchPage:
         """One page of the team's batches; ``.batches``, ``.pagination_token``."""
-        raw = self._get_raw("/batches", _page_params(limit, pagination_token))
-        return BatchPage.model_validate_json(raw)
+        return self._parse(BatchPage, self._get("/batches", _page_params(limit, pagination_token)))
 
     def iter_batches(self, limit: int | None = None) -> Iterator[Batch]:
         """Every batch of the team, following every page."""
@@ -193,15 +237,15 @@ class Client:
                 raise ValueError("encoded batch_requests must be a JSON object or array")
         else:
             body = orjson.dumps({"batch_requests": list(batch_requests)})
-        self._request("POST", f"/batches/{_seg(batch_id)}/requests", content=body)
+        # The reply is `{}`, or maybe empty (reference 3): only the status counts.
+        self._request("POST", f"/batches/{_seg(batch_id)}/requests", content=body, empty_ok=True)
 
     def list_requests(
         self, batch_id: str, limit: int | None = None, pagination_token: str | None = None
     ) -> RequestPage:
         """One page of request metadata; ``.batch_request_metadata``, ``.pagination_token``."""
-        return RequestPage.model_validate_json(
-            self.fetch_requests_page(batch_id, limit, pagination_token)
-        )
+        path = f"/batches/{_seg(batch_id)}/requests"
+        return self._parse(RequestPage, self._get(path, _page_params(limit, pagination_token)))
 
     def iter_requests(
         self, batch_id: str, limit: int | None = PAGE_LIMIT
@@ -214,9 +258,8 @@ class Client:
         self, batch_id: str, limit: int | None = None, pagination_token: str | None = None
     ) -> ResultPage:
         """One page of finished results; ``.results``, ``.pagination_token``."""
-        return ResultPage.model_validate_json(
-            self.fetch_results_page(batch_id, limit, pagination_token)
-        )
+        path = f"/batches/{_seg(batch_id)}/results"
+        return self._parse(ResultPage, self._get(path, _page_params(limit, pagination_token)))
 
     def iter_results(self, batch_id: str, limit: int | None = PAGE_LIMIT) -> Iterator[BatchResult]:
         """Every finished result of the batch, following every page."""
@@ -227,7 +270,7 @@ class Client:
         """Cancel a batch (``POST /batches/{id}:cancel``): pending requests become cancelled."""
         response = self._request("POST", f"/batches/{_seg(batch_id)}:cancel")
         assert isinstance(response, httpx.Response)
-        return Batch.model_validate_json(response.content)
+        return self._parse(Batch, response)
 
     # -- raw pages for the columnar fast paths --------------------------------------------
 
@@ -249,10 +292,16 @@ class Client:
 
     # -- the one place that talks HTTP -----------------------------------------------------
 
-    def _get_raw(self, path: str, params: dict[str, Any] | None = None) -> bytes:
+    def _get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
         response = self._request("GET", path, params=params)
         assert isinstance(response, httpx.Response)
-        return response.content
+        return response
+
+    def _get_raw(self, path: str, params: dict[str, Any] | None = None) -> bytes:
+        return self._get(path, params).content
+
+    def _parse(self, model: type[_Model], response: httpx.Response) -> _Model:
+        return parse_response(model, response, self._api_key)
 
     def _request(
         self,
@@ -262,6 +311,26 @@ class Client:
         params: dict[str, Any] | None = None,
         content: bytes | None = None,
         recover: Callable[[], Batch | None] | None = None,
+        empty_ok: bool = False,
+    ) -> httpx.Response | Batch:
+        """Send one call with retries; a 2xx with a JSON body (or ``recover``'s Batch) comes back.
+
+        Whatever is raised, and everything chained to it, has the key scrubbed first.
+        """
+        try:
+            return self._send(method, path, params, content, recover, empty_ok)
+        except BaseException as exc:
+            scrub_exception(exc, self._api_key)
+            raise
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None,
+        content: bytes | None,
+        recover: Callable[[], Batch | None] | None,
+        empty_ok: bool,
     ) -> httpx.Response | Batch:
         headers = {"Content-Type": "application/json"} if content is not None else None
         ambiguous = False
@@ -280,23 +349,17 @@ class Client:
                 )
             except httpx.TransportError as exc:
                 ambiguous = ambiguous or isinstance(exc, _AMBIGUOUS)
-                error: APIConnectionError = (
-                    APITimeoutError(f"{method} {path} timed out", method=method, path=path)
-                    if isinstance(exc, httpx.TimeoutException)
-                    else APIConnectionError(
-                        f"{method} {path} failed: {type(exc).__name__}: {redact(str(exc), self._api_key)}",
-                        method=method,
-                        path=path,
-                    )
-                )
-                if not should_retry(self.retry, attempt=attempt, connection_error=True):
+                error = self._transport_error(method, path, exc)
+                if isinstance(exc, _FINAL) or not should_retry(
+                    self.retry, attempt=attempt, connection_error=True
+                ):
                     raise error from exc
                 delay = backoff_delay(self.retry, attempt)
                 logger.warning("%s; retry %d in %.2fs", error.message, attempt + 1, delay)
             else:
                 if response.status_code < 400:
-                    return response
-                error_status = self._status_error(method, path, response)
+                    return usable_response(response, method, path, self._api_key, empty_ok=empty_ok)
+                error_status = status_error(method, path, response, self._api_key)
                 ambiguous = ambiguous or response.status_code >= 500
                 if not should_retry(self.retry, attempt=attempt, status_code=response.status_code):
                     raise error_status
@@ -313,30 +376,16 @@ class Client:
             self._sleep(delay)
             attempt += 1
 
-    def _status_error(self, method: str, path: str, response: httpx.Response) -> APIStatusError:
-        code: str | None = None
-        text: str | None = None
-        body: Any = None
-        try:
-            body = orjson.loads(response.content)
-        except orjson.JSONDecodeError:
-            text = response.text[:500] or None
-        if isinstance(body, dict):
-            code = str(body["code"]) if body.get("code") is not None else None
-            raw = body.get("error") if body.get("error") is not None else body.get("message")
-            text = raw if isinstance(raw, str) else (None if raw is None else str(raw))
-        cls = status_error_class(response.status_code)
-        error = cls(
-            status_code=response.status_code,
-            code=redact(code, self._api_key) if code else None,
-            error=redact(text, self._api_key) if text else None,
+    def _transport_error(
+        self, method: str, path: str, exc: httpx.TransportError
+    ) -> APIConnectionError:
+        if isinstance(exc, httpx.TimeoutException):
+            return APITimeoutError(f"{method} {path} timed out", method=method, path=path)
+        return APIConnectionError(
+            f"{method} {path} failed: {type(exc).__name__}: {redact(str(exc), self._api_key)}",
             method=method,
             path=path,
-            body=None,
         )
-        if isinstance(error, RateLimitError):
-            error.retry_after = parse_retry_after(response.headers.get("retry-after"))
-        return error
 
 
 def _seg(batch_id: str) -> str:

@@ -16,6 +16,7 @@
      |         +-- UnprocessableError      422
      |         +-- RateLimitError          429
      |         +-- ServerError             5xx
+     |    +-- UnexpectedResponseError   a 2xx that is not JSON (an HTML page ...), or a 3xx
      |    +-- PaginationError           the server's pages do not end (a repeated token)
      |    +-- UploadError               submit's upload stopped part-way; rerunning resumes
      +-- WaitTimeoutError               job.wait(timeout=...) ran out; carries the last Batch
@@ -55,10 +56,12 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "ServerError",
+    "UnexpectedResponseError",
     "UnprocessableError",
     "UploadError",
     "WaitTimeoutError",
     "redact",
+    "scrub_exception",
     "status_error_class",
 ]
 
@@ -232,3 +235,79 @@ class JoinError(BatchframeError):
 
 class IncompleteResultsError(BatchframeError):
     """A finished batch lists fewer results than its counters say, even after a re-read."""
+
+
+class UnexpectedResponseError(APIError):
+    """A response batchframe cannot use although its status is not an error.
+
+    A 2xx whose body is not the JSON the endpoint answers (an HTML login page from a proxy, an
+    empty or cut-off body), or a 3xx redirect, which batchframe never follows (the key would go
+    along). ``status_code`` and ``body_start`` (the body's first 200 bytes, as text) say what
+    came back. It is not retried.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        body_start: str = "",
+        method: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.body_start = body_start
+        super().__init__(message, method=method, path=path)
+
+
+_BEARER_BYTES = re.compile(rb"(?i)(bearer\s+)[^\s\"',]+")
+
+
+def _scrub_value(value: Any, secrets: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        return redact(value, *secrets)
+    if isinstance(value, bytes | bytearray):
+        data = bytes(value)
+        for secret in secrets:
+            if secret and len(secret) >= 4:
+                data = data.replace(secret.encode("utf-8", "replace"), b"***")
+        return _BEARER_BYTES.sub(rb"\1***", data)
+    if isinstance(value, tuple | list):
+        return type(value)(_scrub_value(v, secrets) for v in value)
+    return value
+
+
+def scrub_exception(exc: BaseException, *secrets: str | None) -> None:
+    """Redact ``secrets`` (and anything key-shaped) from ``exc`` and every exception chained to it.
+
+    Walks ``__cause__``, ``__context__`` and exception groups, rewriting each one's ``args``
+    (text and bytes), its notes, and a ``UnicodeError``'s ``object``, in place; a traceback printed
+    afterwards shows no key.
+
+    >>> try:
+    ...     try:
+    ...         raise ValueError("Illegal header value b'Bearer sk-12345\\\\n'")
+    ...     except ValueError as inner:
+    ...         raise RuntimeError("send failed") from inner
+    ... except RuntimeError as exc:
+    ...     scrub_exception(exc, "sk-12345")
+    ...     print(exc.__cause__)
+    Illegal header value b'Bearer ***'
+    """
+    kept = tuple(s for s in secrets if s)
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.args = tuple(_scrub_value(a, kept) for a in current.args)
+        notes = getattr(current, "__notes__", None)
+        if isinstance(notes, list):
+            notes[:] = [_scrub_value(n, kept) for n in notes]
+        if isinstance(current, UnicodeEncodeError | UnicodeDecodeError | UnicodeTranslateError):
+            current.object = _scrub_value(current.object, kept)
+        if isinstance(current, BaseExceptionGroup):
+            todo.extend(current.exceptions)
+        todo.extend(e for e in (current.__cause__, current.__context__) if e is not None)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import pathlib
+import traceback
+from collections.abc import Callable
 
 import httpx
 import orjson
@@ -259,3 +262,162 @@ def test_over_loopback_with_drops_and_errors(loopback_server: ServerHandle) -> N
         loopback_server.server.faults.update({"drop_rate": 0, "http_error_rate": 0})
         assert client.get_batch(batch.batch_id).num_requests == 250
         assert [b.name for b in client.iter_batches()].count("loopback") == 1
+
+
+# -- replies that are not what they claim (a proxy's login page, a redirect) ----------------
+
+HTML = b"<!DOCTYPE html><html><head><title>Sign in to the corporate proxy</title></head></html>"
+
+
+class Rewriting(httpx.BaseTransport):
+    """The in-process server behind a "proxy" that answers the calls ``when`` picks with
+    ``reply`` instead; it counts every call that reaches it."""
+
+    def __init__(
+        self,
+        server: BatchServer,
+        when: Callable[[httpx.Request], bool],
+        reply: Callable[[], httpx.Response],
+    ) -> None:
+        self.inner, self.when, self.reply = server.transport(), when, reply
+        self.calls: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.calls.append(f"{request.method} {request.url.path}")
+        if self.when(request):
+            return self.reply()
+        return self.inner.handle_request(request)
+
+
+def _html(status: int = 200) -> httpx.Response:
+    return httpx.Response(status, content=HTML, headers={"content-type": "text/html"})
+
+
+ENDPOINTS: dict[str, Callable[[Client, str], object]] = {
+    "create_batch": lambda c, b: c.create_batch("n"),
+    "get_batch": lambda c, b: c.get_batch(b),
+    "list_batches": lambda c, b: c.list_batches(),
+    "add_requests": lambda c, b: c.add_requests(b, [item("x", "y")]),
+    "list_requests": lambda c, b: c.list_requests(b),
+    "list_results": lambda c, b: c.list_results(b),
+    "fetch_results_page": lambda c, b: c.fetch_results_page(b),
+    "fetch_requests_page": lambda c, b: c.fetch_requests_page(b),
+    "cancel_batch": lambda c, b: c.cancel_batch(b),
+}
+
+
+@pytest.mark.parametrize("endpoint", list(ENDPOINTS))
+@pytest.mark.parametrize("status", [200, 201])
+def test_an_html_2xx_is_an_api_error_with_the_status_and_first_bytes(
+    batch_server: BatchServer, endpoint: str, status: int
+) -> None:
+    batch_id = make_client(batch_server).create_batch("real").batch_id
+    proxy = Rewriting(batch_server, lambda r: True, lambda: _html(status))
+    client = Client(api_key=KEY, base_url="http://localhost/v1", transport=proxy)
+    with pytest.raises(bf.UnexpectedResponseError) as info:
+        ENDPOINTS[endpoint](client, batch_id)
+    error = info.value
+    assert isinstance(error, bf.APIError)
+    assert error.status_code == status and error.body_start.startswith("<!DOCTYPE html>")
+    assert f"answered {status}" in str(error) and "<!DOCTYPE html><html>" in str(error)
+    assert "text/html" in str(error)
+    assert len(proxy.calls) == 1  # not retried: the proxy would answer the same
+
+
+@pytest.mark.parametrize(
+    ("body", "what"),
+    [
+        (b"", "not a JSON object"),
+        (b'{"batches": [{"batch_id": "b1", "na', "not a JSON object"),  # cut short
+        (b"OK", "not a JSON object"),
+        (b'{"batches": "many"}', "not a BatchPage (batches"),
+    ],
+)
+def test_a_2xx_body_that_is_not_the_json_expected_is_an_api_error(
+    batch_server: BatchServer, body: bytes, what: str
+) -> None:
+    proxy = Rewriting(batch_server, lambda r: True, lambda: httpx.Response(200, content=body))
+    client = Client(api_key=KEY, base_url="http://localhost/v1", transport=proxy)
+    with pytest.raises(bf.UnexpectedResponseError, match=r"answered 200") as info:
+        client.list_batches()
+    assert what in str(info.value)
+    printed = "".join(traceback.format_exception(info.value))
+    assert (
+        "ValidationError" not in printed and "DecodeError" not in printed
+    )  # no bare decoder error
+
+
+def test_add_requests_accepts_an_empty_2xx_reply(batch_server: BatchServer) -> None:
+    """The reference is unsure whether add-requests answers `{}` or nothing: both are fine."""
+    batch_id = make_client(batch_server).create_batch("empty-ok").batch_id
+
+    def added_then_empty(request: httpx.Request) -> bool:
+        if request.method == "POST" and request.url.path.endswith("/requests"):
+            batch_server.transport().handle_request(request).read()  # applied for real
+            return True
+        return False
+
+    proxy = Rewriting(batch_server, added_then_empty, lambda: httpx.Response(200))
+    client = Client(api_key=KEY, base_url="http://localhost/v1", transport=proxy)
+    client.add_requests(batch_id, [item("a", "b")])
+    assert client.get_batch(batch_id).num_requests == 1
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_an_error_never_a_success(batch_server: BatchServer, status: int) -> None:
+    """An add-requests call answered 3xx added nothing: it must not pass for done."""
+    batch_id = make_client(batch_server).create_batch("moved").batch_id
+    location = "https://elsewhere.example/v1/batches"
+    proxy = Rewriting(
+        batch_server,
+        lambda r: r.method == "POST",
+        lambda: httpx.Response(status, headers={"location": location}),
+    )
+    client = Client(api_key=KEY, base_url="http://localhost/v1", transport=proxy)
+    with pytest.raises(bf.UnexpectedResponseError) as info:
+        client.add_requests(batch_id, [item("a", "b")])
+    assert info.value.status_code == status
+    assert location in str(info.value) and "base_url" in str(info.value)
+    assert len(proxy.calls) == 1
+    assert client.get_batch(batch_id).num_requests == 0
+
+
+def test_job_results_over_an_html_page_is_an_api_error_not_a_decoder_error(
+    batch_server: BatchServer, tmp_path: pathlib.Path
+) -> None:
+    import pandas as pd
+
+    proxy = Rewriting(batch_server, lambda r: r.url.path.endswith("/results"), _html)
+    client = Client(api_key=KEY, base_url="http://localhost/v1", transport=proxy)
+    job = bf.submit(
+        pd.DataFrame({"text": ["a", "b"]}), prompt="text", model="grok-4.3", client=client,
+        progress=False,
+    )  # fmt: skip
+    job.wait(progress=False, sleep=lambda s: None)
+    with pytest.raises(bf.UnexpectedResponseError, match="answered 200"):
+        job.results()
+    with pytest.raises(bf.UnexpectedResponseError, match="answered 200"):
+        job.to_parquet(tmp_path / "out.parquet")
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_status_error_body_holds_the_parsed_error_body(client: Client) -> None:
+    with pytest.raises(bf.NotFoundError) as info:
+        client.get_batch("batch_nope")
+    body = info.value.body
+    assert isinstance(body, dict) and body["code"] == info.value.code
+    assert body["error"] == info.value.error
+
+
+def test_status_error_body_is_scrubbed_of_the_key() -> None:
+    def echo(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, json={"code": "bad", "error": f"Incorrect key {KEY}",
+                                         "detail": {"seen": [request.headers["authorization"]]}})  # fmt: skip
+
+    client = Client(
+        api_key=KEY, base_url="http://localhost/v1", transport=httpx.MockTransport(echo)
+    )
+    with pytest.raises(bf.BadRequestError) as info:
+        client.list_batches()
+    assert info.value.body["error"] == "Incorrect key ***"
+    assert KEY not in repr(info.value.body) and "TESTKEY" not in repr(info.value.body)

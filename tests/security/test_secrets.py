@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import pathlib
 import time
+import traceback
 
 import httpx
 import pandas as pd
@@ -170,3 +171,118 @@ def test_plain_http_is_sent_only_when_allowed(monkeypatch: pytest.MonkeyPatch) -
 def test_loopback_and_https_are_accepted(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BATCHFRAME_ALLOW_INSECURE", raising=False)
     bf.Client(api_key=KEY, base_url=url).close()
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and everything chained to it (causes and contexts)."""
+    found: list[BaseException] = []
+    todo = [exc]
+    while todo:
+        current = todo.pop()
+        if any(current is seen for seen in found):
+            continue
+        found.append(current)
+        todo += [e for e in (current.__cause__, current.__context__) if e is not None]
+    return found
+
+
+def assert_exception_has_no_key(exc: BaseException) -> None:
+    """No fragment of the key in the printed traceback, nor in any chained exception's parts."""
+    assert_no_key("".join(traceback.format_exception(exc)), "traceback")
+    for link in _chain(exc):
+        where = type(link).__name__
+        assert_no_key(str(link), f"str({where})")
+        assert_no_key(repr(link), f"repr({where})")
+        assert_no_key(repr(link.args), f"{where}.args")
+        assert_no_key(repr(getattr(link, "object", "")), f"{where}.object")
+
+
+BAD_KEYS = {
+    "trailing newline (read from a file)": (KEY + "\n", "ends with a newline"),
+    "trailing CRLF": (KEY + "\r\n", "ends with a carriage return"),
+    "leading space": (" " + KEY, "starts with a space"),
+    "inner space": (KEY[:12] + " " + KEY[12:], "contains a space"),
+    "tab": (KEY + "\t", "ends with a tab"),
+    "no-break space": (KEY + "\u00a0", "ends with whitespace"),
+    "NUL byte": (KEY[:12] + "\x00" + KEY[12:], "control character"),
+    "DEL": (KEY + "\x7f", "control character"),
+    "non-ASCII letter": (KEY[:12] + "é" + KEY[12:], "not ASCII"),
+    "zero-width space": (KEY + "\u200b", "not ASCII"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_KEYS))
+@pytest.mark.parametrize("given", ["argument", "environment"])
+def test_a_key_that_cannot_be_sent_is_refused_and_never_shown(
+    case: str, given: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    bad, problem = BAD_KEYS[case]
+    calls: list[httpx.Request] = []
+    transport = httpx.MockTransport(lambda r: calls.append(r) or httpx.Response(200, json={}))
+    if given == "environment":
+        if "\x00" in bad:
+            pytest.skip("an environment variable cannot hold a NUL byte")
+        monkeypatch.setenv("XAI_API_KEY", bad)
+        source, api_key = "XAI_API_KEY", None
+    else:
+        source, api_key = "api_key", bad
+    with pytest.raises(ValueError) as info:
+        bf.Client(api_key=api_key, base_url="http://localhost/v1", transport=transport)
+    message = str(info.value)
+    assert message.startswith(f"{source} ") and problem in message, message
+    assert "strip" in message or "ASCII" in message  # it says what to do
+    assert_exception_has_no_key(info.value)
+    assert calls == []  # refused before anything was sent: no retry, nothing to log
+    for record in caplog.records:
+        assert_no_key(record.getMessage(), f"log record of {record.name}")
+
+
+def test_a_header_the_http_stack_refuses_is_not_retried_and_is_scrubbed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The HTTP stack itself refuses a header (h11's LocalProtocolError, as a key with a newline
+    got before keys were checked): one attempt, and no part of the key in the error chain."""
+    caplog.set_level(logging.DEBUG)
+    attempts: list[str] = []
+
+    class NewlineInHeader(httpx.BaseTransport):
+        def __init__(self) -> None:
+            self.real = httpx.HTTPTransport()
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            attempts.append(request.url.path)
+            request.headers["authorization"] += "\n"  # what a key read from a file carried
+            return self.real.handle_request(request)
+
+        def close(self) -> None:
+            self.real.close()
+
+    with serve() as handle:
+        client = fast_client(handle.base_url, transport=NewlineInHeader())
+        with client, pytest.raises(bf.APIConnectionError) as info:
+            client.list_batches()
+    assert attempts == ["/v1/batches"]  # a request we built wrong fails the same way each time
+    assert "LocalProtocolError" in str(info.value)
+    assert any("Illegal header value" in str(e) for e in _chain(info.value))
+    assert_exception_has_no_key(info.value)
+    ours = [r for r in caplog.records if r.name.startswith("batchframe")]
+    assert not [r for r in ours if "retry" in r.getMessage()]
+    for record in ours:
+        assert_no_key(record.getMessage(), "batchframe log record")
+
+
+def test_a_non_ascii_header_error_leaves_no_key_in_its_args() -> None:
+    """httpx's UnicodeEncodeError keeps the whole header value in ``args`` and ``object``."""
+
+    def non_ascii(request: httpx.Request) -> httpx.Response:
+        request.headers["authorization"] += "é"  # raises UnicodeEncodeError with the value
+        return httpx.Response(200, json={})
+
+    client = bf.Client(
+        api_key=KEY, base_url="http://localhost/v1", transport=httpx.MockTransport(non_ascii)
+    )
+    with client, pytest.raises(UnicodeEncodeError) as info:
+        client.get_batch("batch_1")
+    assert "***" in info.value.object
+    assert_exception_has_no_key(info.value)
