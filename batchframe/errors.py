@@ -6,20 +6,20 @@
      +-- APIError                       anything that went wrong talking to the API
      |    +-- APIConnectionError        no response: refused, reset, dropped, DNS ...
      |    |    +-- APITimeoutError      no response in time
-     |    +-- APIStatusError            a response with a bad status
-     |         +-- BadRequestError         400
-     |         +-- AuthenticationError     401
-     |         +-- PermissionDeniedError   403
-     |         +-- NotFoundError           404
-     |         +-- ConflictError           412 (same request ID, different content)
-     |         +-- PayloadTooLargeError    413
-     |         +-- UnprocessableError      422
-     |         +-- RateLimitError          429
-     |         +-- ServerError             5xx
-     |    +-- UnexpectedResponseError   a 2xx that is not JSON (an HTML page ...), or a 3xx
+     |    +-- APIStatusError            a response with a bad status (.body: the parsed body)
+     |    |    +-- BadRequestError         400
+     |    |    +-- AuthenticationError     401
+     |    |    +-- PermissionDeniedError   403
+     |    |    +-- NotFoundError           404
+     |    |    +-- ConflictError           412 (same request ID, different content)
+     |    |    +-- PayloadTooLargeError    413
+     |    |    +-- UnprocessableError      422
+     |    |    +-- RateLimitError          429
+     |    |    +-- ServerError             5xx
+     |    +-- UnexpectedResponseError   a 2xx that is not the JSON expected (an HTML page), a 3xx
      |    +-- PaginationError           the server's pages do not end (a repeated token)
      |    +-- UploadError               submit's upload stopped part-way; rerunning resumes
-     +-- WaitTimeoutError               job.wait(timeout=...) ran out; carries the last Batch
+     +-- WaitTimeoutError               (also a TimeoutError) job.wait(timeout=...) ran out
      +-- NotFinishedError               results() of a batch with requests still pending
      +-- JoinError                      a result whose ID is no input row's ID (never dropped)
      +-- IncompleteResultsError         a finished batch lists fewer results than it counts

@@ -21,15 +21,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 import orjson
 
-from batchframe.cli.session import (
-    EXIT_TIMEOUT,
-    CLIError,
-    Connection,
-    parse_param,
-    with_options,
-)
+from batchframe.cli.session import CLIError, Connection, parse_param, with_options
 from batchframe.cli.tables import frame_format, read_frame, write_frame
 from batchframe.client import Client
+from batchframe.errors import NotFinishedError
 from batchframe.models import Batch
 
 if TYPE_CHECKING:
@@ -218,16 +213,16 @@ def write_results(job: Job, output: pathlib.Path, *, partial: bool = False) -> W
     """Write the job's results to ``output`` in the format its extension names.
 
     Parquet is streamed page by page by the job; CSV and JSON Lines go through one DataFrame.
-    Unless ``partial``, a batch with pending requests is refused (exit 4: try again later).
+    Unless ``partial``, a batch with pending requests is a ``NotFinishedError`` (exit 4).
     """
     if not partial:
         batch = job.refresh()
         if not batch.is_done:
-            raise CLIError(
+            raise NotFinishedError(
                 f"Batch {batch.batch_id} is not finished ({batch.num_pending} of "
                 f"{batch.num_requests} requests pending): run `batchframe wait "
                 f"{batch.batch_id}` first, or pass --partial.",
-                EXIT_TIMEOUT,
+                batch,
             )
     if frame_format(output) == "parquet":
         import pyarrow.compute as pc

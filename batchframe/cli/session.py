@@ -4,8 +4,8 @@ exceptions to short messages and exit codes.
 
 >>> parse_param("temperature=0.2"), parse_param('stop=["a"]'), parse_param("user=ana")
 (('temperature', 0.2), ('stop', ['a']), ('user', 'ana'))
->>> exit_code_for(ValueError("missing column 'text'"))
-2
+>>> exit_code_for(ValueError("missing column 'text'")), exit_code_for(KeyError("bug"))
+(2, 1)
 """
 
 from __future__ import annotations
@@ -22,11 +22,21 @@ import click
 import orjson
 
 from batchframe._config import read_env
-from batchframe.client import Client
-from batchframe.errors import APIError, NotFinishedError, WaitTimeoutError, redact
+from batchframe.client import Client, check_api_key
+from batchframe.errors import (
+    APIError,
+    BatchframeError,
+    IncompleteResultsError,
+    JoinError,
+    ManifestConflictError,
+    NotFinishedError,
+    WaitTimeoutError,
+    redact,
+)
 
 __all__ = [
     "EXIT_API",
+    "EXIT_CODES",
     "EXIT_FAILURE",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
@@ -50,6 +60,18 @@ EXIT_USAGE = 2
 EXIT_API = 3
 EXIT_TIMEOUT = 4
 EXIT_INTERRUPTED = 130
+
+#: The exit code of every error batchframe raises on purpose, the first matching class winning.
+#: Only these, click's own usage errors and input ``ValueError``s (problems found before anything
+#: is sent, as the library reports them) get a documented code; anything else is a bug: exit 1.
+EXIT_CODES: tuple[tuple[type[BatchframeError], int], ...] = (
+    (WaitTimeoutError, EXIT_TIMEOUT),  # the batch keeps running: wait again later
+    (NotFinishedError, EXIT_TIMEOUT),
+    (ManifestConflictError, EXIT_USAGE),  # another frame under a known --name
+    (APIError, EXIT_API),  # no connection, an error status, an unusable reply, an upload cut short
+    (JoinError, EXIT_API),  # the server's results do not add up to its requests
+    (IncompleteResultsError, EXIT_API),
+)
 
 #: The throwaway key sent to an in-process local server (it accepts any key).
 LOCAL_API_KEY = "local-batchframe"
@@ -152,6 +174,7 @@ def connect(conn: Connection, *, need_db: bool = False) -> Iterator[Client]:
             "No API key: set XAI_API_KEY or pass --api-key, or add --local to run against "
             "a local batch server (no key, no network)."
         )
+    check_api_key(key, "--api-key" if conn.api_key else "XAI_API_KEY")
     with Client(api_key=key, base_url=conn.base_url) as client:
         yield client
 
@@ -170,14 +193,17 @@ def parse_param(text: str) -> tuple[str, Any]:
 
 
 def exit_code_for(exc: BaseException) -> int:
-    """The exit code for an exception that escaped a command (see ``batchframe --help``)."""
+    """The exit code for an exception that escaped a command (see ``batchframe --help``).
+
+    :data:`EXIT_CODES` for batchframe's own errors, 2 for an input ``ValueError``, 130 for
+    Ctrl-C, and 1 for everything else: a ``KeyError`` or ``LookupError`` is a bug, not bad input.
+    """
     if isinstance(exc, KeyboardInterrupt):
         return EXIT_INTERRUPTED
-    if isinstance(exc, WaitTimeoutError | NotFinishedError):
-        return EXIT_TIMEOUT
-    if isinstance(exc, APIError):
-        return EXIT_API
-    if isinstance(exc, ValueError | LookupError | FileNotFoundError):
+    for cls, code in EXIT_CODES:
+        if isinstance(exc, cls):
+            return code
+    if isinstance(exc, ValueError) and not isinstance(exc, BatchframeError):
         return EXIT_USAGE
     return EXIT_FAILURE
 

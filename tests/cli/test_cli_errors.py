@@ -6,6 +6,7 @@ import pathlib
 import signal
 import subprocess
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -66,6 +67,24 @@ def test_a_rejected_key_is_never_printed(
         "--debug", "status", "batch_x", "--base-url", strict_server.base_url, "--api-key", SECRET
     )
     assert SECRET not in debug.stderr + debug.stdout + repr(debug.exception)
+
+
+def test_a_key_with_a_newline_is_exit_2_and_never_printed(
+    cli: Callable[..., Result], loopback_server: ServerHandle
+) -> None:
+    """A key read from a file keeps its newline; the message says so in CLI terms."""
+    api = ["--base-url", loopback_server.base_url]
+    from_env = cli("status", "batch_x", *api, env={"XAI_API_KEY": SECRET + "\n"})
+    assert from_env.exit_code == 2, from_env.stderr
+    assert one_error_line(from_env.stderr).startswith("Error: XAI_API_KEY ends with a newline")
+    from_flag = cli("status", "batch_x", *api, "--api-key", "xai-" + " " + SECRET[4:])
+    assert from_flag.exit_code == 2
+    assert one_error_line(from_flag.stderr).startswith("Error: --api-key contains a space")
+    debug = cli("--debug", "status", "batch_x", *api, env={"XAI_API_KEY": SECRET + "\n"})
+    assert isinstance(debug.exception, ValueError)
+    printed = "".join(traceback.format_exception(debug.exception))
+    for result, text in ((from_env, printed), (from_flag, ""), (debug, "")):
+        assert SECRET[4:20] not in result.stdout + result.stderr + text
 
 
 @pytest.mark.parametrize(

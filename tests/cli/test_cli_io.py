@@ -7,10 +7,16 @@ import pathlib
 import click
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
-from batchframe.cli.session import exit_code_for, one_line_message, parse_param
+from batchframe.cli.session import CommandGroup, exit_code_for, one_line_message, parse_param
 from batchframe.cli.tables import default_output, frame_format, read_frame, write_frame
-from batchframe.errors import APIConnectionError, NotFoundError, WaitTimeoutError
+from batchframe.errors import (
+    APIConnectionError,
+    NotFinishedError,
+    NotFoundError,
+    WaitTimeoutError,
+)
 
 
 @pytest.mark.parametrize("name", ["t.csv", "t.parquet", "t.jsonl", "T.NDJSON", "t.pq"])
@@ -60,8 +66,39 @@ def test_exit_codes() -> None:
     assert exit_code_for(NotFoundError(status_code=404)) == 3
     assert exit_code_for(APIConnectionError("refused")) == 3
     assert exit_code_for(WaitTimeoutError("late")) == 4
+    assert exit_code_for(NotFinishedError("pending")) == 4
     assert exit_code_for(KeyboardInterrupt()) == 130
     assert exit_code_for(RuntimeError("bug")) == 1
+    # An internal lookup that failed is a bug, not bad input (it was exit 2).
+    assert exit_code_for(KeyError("num_pending")) == 1
+    assert exit_code_for(LookupError("x")) == 1
+
+
+def test_an_internal_bug_is_exit_1_with_a_debug_hint() -> None:
+    """The real boundary (CommandGroup) around a command that fails the way a bug does."""
+
+    @click.group(cls=CommandGroup)
+    @click.option("--debug", is_flag=True)
+    def group(debug: bool) -> None:
+        pass
+
+    @group.command()
+    def lookup() -> None:
+        {"state": 1}["num_pending"]
+
+    @group.command()
+    def bad_input() -> None:
+        raise ValueError("missing column 'text'")
+
+    runner = CliRunner()
+    bug = runner.invoke(group, ["lookup"])
+    assert bug.exit_code == 1
+    assert bug.stderr.strip() == (
+        "Error: KeyError: num_pending (run with --debug for the traceback)"
+    )
+    assert runner.invoke(group, ["bad_input"]).exit_code == 2
+    debug = runner.invoke(group, ["--debug", "lookup"])
+    assert isinstance(debug.exception, KeyError)  # --debug: the exception itself, not a summary
 
 
 def test_messages_are_short_and_scrubbed() -> None:
