@@ -185,3 +185,26 @@ def test_failed_rows_are_data_and_exit_0(
     assert set(out["state"]) == {"failed"}
     assert out["error"].notna().all()
     assert f"{len(PROMPTS)} rows: 0 succeeded, {len(PROMPTS)} failed" in result.stderr
+
+
+def test_progress_in_a_log_is_one_final_frame_without_unknown_rates(
+    run_process: Callable[..., Any], reviews_csv: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    """stderr is a pipe here, as in CI or `2> log.txt`: nothing is redrawn."""
+    db = tmp_path / "b.sqlite"
+    shown = {"BATCHFRAME_DISABLE_PROGRESS": "0"}
+    run = run_process(
+        "run", reviews_csv, "--prompt", "text", "--model", "m", "--local-db", db, "-o", "o.parquet",
+        env=shown,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    batch_id = run.stderr.splitlines()[0].removeprefix("batch ")
+    waited = run_process("wait", batch_id, "--local-db", db, env=shown)  # already finished
+    assert waited.returncode == 0, waited.stderr
+    n = len(PROMPTS)
+    for proc in (run, waited):
+        assert "\r" not in proc.stderr
+        bars = [line for line in proc.stderr.splitlines() if f"{n}/{n}" in line]
+        assert len(bars) == 1, proc.stderr
+        assert bars[0].endswith(f"ok={n} failed=0 cancelled=0]"), bars[0]
+        assert "?" not in bars[0] and "<" not in bars[0], bars[0]
