@@ -16,6 +16,7 @@ import click
 from batchframe.cli.app import main
 from batchframe.cli.jobs import (
     batch_json,
+    cancel_summary,
     counts,
     format_time,
     input_options,
@@ -216,6 +217,9 @@ def results(
 @main.command(
     help="""Cancel a batch: its pending requests end as cancelled (finished ones are kept).
 
+Says how many requests it cancelled; on a batch with nothing pending (finished, or cancelled
+before) it says that nothing was cancelled. Either way the exit code is 0.
+
 \b
 Example:
   batchframe cancel batch_0a1b2c
@@ -225,8 +229,9 @@ Example:
 @connection_options
 def cancel(conn: Connection, batch_id: str) -> None:
     with connect(conn, need_db=True) as client:
+        before = client.get_batch(batch_id)
         batch = client.cancel_batch(batch_id)
-    click.echo(f"cancelled {batch.batch_id}: {counts(batch)}", err=True)
+    click.echo(cancel_summary(before, batch), err=True)
 
 
 @main.command(

@@ -36,6 +36,7 @@ __all__ = [
     "Request",
     "Written",
     "batch_json",
+    "cancel_summary",
     "counts",
     "format_time",
     "input_options",
@@ -253,6 +254,18 @@ def counts(batch: Batch) -> str:
     if batch.num_pending:
         parts.append(f"{batch.num_pending} pending")
     return ", ".join(parts)
+
+
+def cancel_summary(before: Batch, after: Batch) -> str:
+    """What ``batchframe cancel`` did, from the batch just before and just after the call."""
+    cancelled = after.num_cancelled - before.num_cancelled
+    if cancelled > 0:
+        noun = "request" if cancelled == 1 else "requests"
+        return f"cancelled {cancelled} pending {noun} of {after.batch_id}: {counts(after)}"
+    if before.num_pending == 0:
+        return f"nothing was pending in {after.batch_id}, so nothing was cancelled: {counts(after)}"
+    # The API may cancel in the background: what is pending now ends cancelled (or finishes).
+    return f"cancel requested for {after.batch_id}: {counts(after)}"
 
 
 def batch_json(batch: Batch) -> str:

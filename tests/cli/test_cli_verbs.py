@@ -98,10 +98,14 @@ def test_cancel_wait_timeout_and_partial_results(
 
     cancelled = cli("cancel", batch_id, *api)
     assert cancelled.exit_code == 0, cancelled.stderr
-    assert "cancelled" in cancelled.stderr
     batch = json.loads(cli("status", batch_id, "--json", *api).stdout)
-    assert batch["state"]["num_cancelled"] >= 1
-    assert batch["state"]["num_pending"] == 0
+    n = batch["state"]["num_cancelled"]
+    assert n >= 1 and batch["state"]["num_pending"] == 0
+    noun = "request" if n == 1 else "requests"
+    assert cancelled.stderr.startswith(f"cancelled {n} pending {noun} of {batch_id}: ")
+    again = cli("cancel", batch_id, *api)  # nothing left to cancel
+    assert again.exit_code == 0, again.stderr
+    assert again.stderr.startswith(f"nothing was pending in {batch_id}, so nothing was cancelled")
 
     partial = cli("results", batch_id, "--input", reviews_csv, "--partial", "-o", "p.jsonl", *api)
     assert partial.exit_code == 0, partial.stderr
@@ -170,3 +174,17 @@ def test_real_processes_against_batchframe_serve(
     assert out["content"].tolist() == [f"Q: {p}" for p in PROMPTS]
     for proc in (submitted, got):
         assert KEY not in proc.stdout + proc.stderr
+
+
+def test_cancel_of_a_finished_batch_says_nothing_was_cancelled(
+    cli: Callable[..., Result], loopback_server: ServerHandle, reviews_csv: pathlib.Path
+) -> None:
+    api = _api(loopback_server)
+    batch_id = _submit(cli, loopback_server, reviews_csv)
+    assert cli("wait", batch_id, *api).exit_code == 0
+    cancelled = cli("cancel", batch_id, *api)
+    assert cancelled.exit_code == 0, cancelled.stderr
+    assert cancelled.stderr == (
+        f"nothing was pending in {batch_id}, so nothing was cancelled: "
+        f"{len(PROMPTS)} succeeded, 0 failed\n"
+    )
