@@ -274,6 +274,16 @@ class Client:
 
     # -- raw pages for the columnar fast paths --------------------------------------------
 
+    def fetch_batch(self, batch_id: str) -> bytes:
+        """The raw JSON bytes of one batch, its fields exactly as sent (times included)."""
+        return self._get_raw(f"/batches/{_seg(batch_id)}")
+
+    def fetch_batches_page(
+        self, limit: int | None = None, pagination_token: str | None = None
+    ) -> bytes:
+        """The raw JSON bytes of one page of the team's batches."""
+        return self._get_raw("/batches", _page_params(limit, pagination_token))
+
     def fetch_results_page(
         self, batch_id: str, limit: int | None = PAGE_LIMIT, pagination_token: str | None = None
     ) -> bytes:

@@ -4,7 +4,8 @@
 - :mod:`~batchframe.cli.commands`: ``run``, ``submit``, ``status``, ``wait``, ``results``,
   ``cancel``, ``ls``; :mod:`~batchframe.cli.serve`: ``serve``;
 - :mod:`~batchframe.cli.jobs`, :mod:`~batchframe.cli.session`, :mod:`~batchframe.cli.tables`:
-  what the commands share (input options, connections and errors, table files).
+  what the commands share (input options, connections and errors, table files);
+  :mod:`~batchframe.cli.listing`: the ``ls`` table.
 """
 
 from __future__ import annotations

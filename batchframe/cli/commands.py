@@ -7,18 +7,16 @@ Errors are one or two lines on stderr with the exit codes listed in ``batchframe
 
 from __future__ import annotations
 
-import itertools
 import pathlib
 from typing import Any
 
 import click
+import orjson
 
 from batchframe.cli.app import main
 from batchframe.cli.jobs import (
-    batch_json,
     cancel_summary,
     counts,
-    format_time,
     input_options,
     make_request,
     manifest_folder,
@@ -26,10 +24,14 @@ from batchframe.cli.jobs import (
     submit_file,
     write_results,
 )
-from batchframe.cli.session import Connection, connect, connection_options
+from batchframe.cli.listing import PAGE_SIZE, iter_listed, read_batch, select, shown_time, table
+from batchframe.cli.session import CLIError, Connection, connect, connection_options
 from batchframe.cli.tables import default_output, frame_format, read_frame
 
 __all__ = ["cancel", "list_batches", "results", "run", "status", "submit_command", "wait"]
+
+#: How many batches ``ls`` shows without --limit or --all.
+DEFAULT_LS_LIMIT = 20
 
 # -- run and submit ------------------------------------------------------------------------
 
@@ -106,7 +108,7 @@ def submit_command(conn: Connection, **options: Any) -> None:
 
 
 @main.command(
-    help="""Show a batch's request counters (--json: the batch as the API returns it).
+    help="""Show a batch's request counters (--json: the batch exactly as the API returns it).
 
 \b
 Example:
@@ -118,9 +120,10 @@ Example:
 @connection_options
 def status(conn: Connection, batch_id: str, as_json: bool) -> None:
     with connect(conn, need_db=True) as client:
-        batch = client.get_batch(batch_id)
+        raw = orjson.loads(client.fetch_batch(batch_id))
+    batch = read_batch(raw)
     if as_json:
-        click.echo(batch_json(batch))
+        click.echo(orjson.dumps(raw).decode())
         return
     state = "done" if batch.is_done else "running"
     if batch.is_cancelled:
@@ -129,7 +132,7 @@ def status(conn: Connection, batch_id: str, as_json: bool) -> None:
         state = "empty"
     click.echo(f"batch     {batch.batch_id}")
     click.echo(f"name      {batch.name}")
-    click.echo(f"created   {format_time(batch.create_time)}")
+    click.echo(f"created   {shown_time(raw.get('create_time'))}")
     click.echo(f"state     {state}")
     click.echo(f"requests  {batch.num_requests}: {counts(batch)}")
 
@@ -234,32 +237,52 @@ def cancel(conn: Connection, batch_id: str) -> None:
     click.echo(cancel_summary(before, batch), err=True)
 
 
-@main.command(
-    name="ls",
-    help="""List the team's batches, in the order the API returns them.
+LS_HELP = """List the team's batches, in the order the API returns them (newest first).
+
+A table with a header: ID, creation date as the API sent it, request counters, name. At most
+--limit batches (20 unless given), or --all; when more exist a line on stderr says so.
+--name keeps the batches whose whole name matches a shell-style glob (* any text, ? one
+character, [abc] one of these; case-sensitive; quote it so the shell leaves it alone).
 
 \b
 Example:
   batchframe ls --limit 5
+  batchframe ls --name 'reviews-*' --all
   batchframe ls --json | jq '.[].batch_id'
-""",
+"""
+
+
+@main.command(name="ls", help=LS_HELP)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON array of the batches, as the API sent them.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON array of batches.")
 @click.option(
     "--limit",
     type=click.IntRange(min=1),
-    default=20,
-    show_default=True,
-    help="Show at most this many batches.",
+    metavar="N",
+    help="Show at most N batches [default: 20].",
 )
+@click.option("--all", "show_all", is_flag=True, help="Show every batch (no limit).")
+@click.option("--name", "pattern", metavar="PATTERN", help="Only batches whose name matches.")
 @connection_options
-def list_batches(conn: Connection, as_json: bool, limit: int) -> None:
+def list_batches(
+    conn: Connection, as_json: bool, limit: int | None, show_all: bool, pattern: str | None
+) -> None:
+    if show_all and limit is not None:
+        raise CLIError("Give --limit N or --all, not both.")
+    cap = None if show_all else (limit or DEFAULT_LS_LIMIT)
+    page_size = min(cap + 1, PAGE_SIZE) if cap is not None and pattern is None else PAGE_SIZE
     with connect(conn, need_db=True) as client:
-        batches = list(itertools.islice(client.iter_batches(limit=min(limit, 100)), limit))
+        rows, more = select(iter_listed(client, page_size), pattern=pattern, limit=cap)
     if as_json:
-        click.echo("[" + ",".join(batch_json(b) for b in batches) + "]")
-        return
-    for b in batches:
-        click.echo(
-            f"{b.batch_id}\t{format_time(b.create_time)}\t{b.num_requests:>7} req\t{counts(b)}\t{b.name}"
-        )
+        click.echo(orjson.dumps([row.raw for row in rows]).decode())
+    elif rows:
+        for line in table(rows):
+            click.echo(line)
+    else:
+        click.echo("no batches" + (f" whose name matches {pattern!r}" if pattern else ""), err=True)
+    if more:
+        click.echo(f"more: showing the first {cap}; use --all, or --limit N", err=True)

@@ -10,7 +10,6 @@ the input file, submitting it, writing results by extension, and short batch sum
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import pathlib
 import shlex
 import tempfile
@@ -35,10 +34,8 @@ if TYPE_CHECKING:
 __all__ = [
     "Request",
     "Written",
-    "batch_json",
     "cancel_summary",
     "counts",
-    "format_time",
     "input_options",
     "make_request",
     "manifest_folder",
@@ -266,11 +263,3 @@ def cancel_summary(before: Batch, after: Batch) -> str:
         return f"nothing was pending in {after.batch_id}, so nothing was cancelled: {counts(after)}"
     # The API may cancel in the background: what is pending now ends cancelled (or finishes).
     return f"cancel requested for {after.batch_id}: {counts(after)}"
-
-
-def batch_json(batch: Batch) -> str:
-    return orjson.dumps(batch.model_dump(mode="json")).decode()
-
-
-def format_time(value: dt.datetime | None) -> str:
-    return "-" if value is None else value.strftime("%Y-%m-%d %H:%M")

@@ -188,3 +188,93 @@ def test_cancel_of_a_finished_batch_says_nothing_was_cancelled(
         f"nothing was pending in {batch_id}, so nothing was cancelled: "
         f"{len(PROMPTS)} succeeded, 0 failed\n"
     )
+
+
+def _make_batches(server: ServerHandle, names: list[str]) -> list[str]:
+    """Batches named ``names``, created in that order; their IDs newest first (as `ls` lists)."""
+    import batchframe as bf
+
+    with bf.Client(api_key=KEY, base_url=server.base_url) as client:
+        ids = [client.create_batch(name).batch_id for name in names]
+    return ids[::-1]
+
+
+@pytest.fixture
+def many(loopback_server: ServerHandle) -> list[str]:
+    names = [f"reviews-{i:02d}" for i in range(22)] + ["other-a", "other-b", "other-c"]
+    return _make_batches(loopback_server, names)
+
+
+def _rows(stdout: str) -> list[list[str]]:
+    lines = stdout.splitlines()
+    assert lines[0].split() == [
+        "BATCH_ID", "CREATED", "REQUESTS", "SUCCEEDED", "FAILED", "CANCELLED", "PENDING", "NAME",
+    ]  # fmt: skip
+    return [line.split() for line in lines[1:]]
+
+
+def test_ls_has_a_header_a_limit_and_says_when_more_exist(
+    cli: Callable[..., Result], loopback_server: ServerHandle, many: list[str]
+) -> None:
+    api = _api(loopback_server)
+    default = cli("ls", *api)
+    assert default.exit_code == 0, default.stderr
+    rows = _rows(default.stdout)
+    assert [r[0] for r in rows] == many[:20]  # 20 by default, newest first
+    assert default.stderr == "more: showing the first 20; use --all, or --limit N\n"
+
+    everything = cli("ls", "--all", *api)
+    assert [r[0] for r in _rows(everything.stdout)] == many
+    assert everything.stderr == ""
+
+    three = cli("ls", "--limit", "3", *api)
+    assert [r[0] for r in _rows(three.stdout)] == many[:3]
+    assert "more: showing the first 3; use --all" in three.stderr
+    exact = cli("ls", "--limit", "25", *api)
+    assert len(_rows(exact.stdout)) == 25 and exact.stderr == ""  # no more past the last one
+
+    both = cli("ls", "--limit", "3", "--all", *api)
+    assert both.exit_code == 2 and "--limit N or --all" in both.stderr
+
+
+def test_ls_name_is_a_glob_over_the_whole_name(
+    cli: Callable[..., Result], loopback_server: ServerHandle, many: list[str]
+) -> None:
+    api = _api(loopback_server)
+    other = cli("ls", "--name", "other-*", *api)
+    assert [r[-1] for r in _rows(other.stdout)] == ["other-c", "other-b", "other-a"]
+    assert other.stderr == ""
+    assert [r[-1] for r in _rows(cli("ls", "--name", "other-[ab]", *api).stdout)] == [
+        "other-b",
+        "other-a",
+    ]
+    assert cli("ls", "--name", "other", *api).stderr == "no batches whose name matches 'other'\n"
+    assert cli("ls", "--name", "OTHER-*", *api).stdout == ""  # case-sensitive
+    reviews = cli("ls", "--name", "reviews-*", "--limit", "21", *api)
+    assert len(_rows(reviews.stdout)) == 21 and "more:" in reviews.stderr  # 22 match
+    assert "more:" not in cli("ls", "--name", "reviews-*", "--limit", "22", *api).stderr
+    as_json = cli("ls", "--name", "reviews-0?", "--json", "--all", *api)
+    assert [b["name"] for b in json.loads(as_json.stdout)] == [
+        f"reviews-0{i}" for i in range(9, -1, -1)
+    ]
+
+
+def test_ls_and_status_show_times_as_the_api_sent_them(
+    cli: Callable[..., Result], loopback_server: ServerHandle
+) -> None:
+    api = _api(loopback_server)
+    (batch_id,) = _make_batches(loopback_server, ["dated"])
+    listed = json.loads(cli("ls", "--json", *api).stdout)
+    sent = listed[0]["create_time"]
+    assert len(sent) == 10  # the REST API sends a date: YYYY-MM-DD
+    table = cli("ls", *api).stdout
+    assert _rows(table)[0][1] == sent and "00:00" not in table
+    human = cli("status", batch_id, *api).stdout
+    assert f"created   {sent}\n" in human and "00:00" not in human
+    assert json.loads(cli("status", batch_id, "--json", *api).stdout)["create_time"] == sent
+
+    with serve(time_format="rfc3339") as rfc:
+        (other,) = _make_batches(rfc, ["timed"])
+        full = json.loads(cli("status", other, "--json", *_api(rfc)).stdout)["create_time"]
+        assert "T" in full and full.endswith("Z")
+        assert _rows(cli("ls", *_api(rfc)).stdout)[0][1] == full
