@@ -20,6 +20,7 @@ from batchframe.cli.jobs import (
     input_options,
     make_request,
     manifest_folder,
+    parse_dtypes,
     results_command,
     submit_file,
     write_results,
@@ -38,10 +39,14 @@ DEFAULT_LS_LIMIT = 20
 
 RUN_HELP = """Submit every row of INPUT, wait with a progress bar, and write the joined results.
 
-INPUT is a .csv, .parquet or .jsonl file. The output has every input column plus the result
-columns (state, content, error, token counts, cost_usd, ...); its format follows the -o
-extension: .parquet (streamed), .csv or .jsonl. Without -o it is INPUT's name with
-.results.parquet, next to INPUT. A one-line summary goes to stderr.
+INPUT is a .csv, .parquet or .jsonl file. CSV cells are read as text, exactly as written: only
+an empty cell is null (NA, null, None, nan are words like any other); --dtype COL=int or
+COL=float reads a column as numbers. JSON Lines and Parquet keep their own types.
+
+The output has every input column plus the result columns (state, content, error, token
+counts, cost_usd, ...); its format follows the -o extension: .parquet (streamed), .csv or
+.jsonl. Without -o it is INPUT's name with .results.parquet, next to INPUT. A one-line summary
+goes to stderr.
 
 \b
 Example:
@@ -196,6 +201,13 @@ Example:
     "--id-column", metavar="COL", help="The ID column used at submit [default: row number]."
 )
 @click.option(
+    "--dtype",
+    "dtypes",
+    multiple=True,
+    metavar="COL=TYPE",
+    help="Read CSV column COL of --input as int or float, as at submit (repeatable).",
+)
+@click.option(
     "--partial", is_flag=True, help="Write what has finished even if some requests are pending."
 )
 @connection_options
@@ -205,12 +217,15 @@ def results(
     output: pathlib.Path,
     input_path: pathlib.Path | None,
     id_column: str | None,
+    dtypes: tuple[str, ...],
     partial: bool,
 ) -> None:
     from batchframe.frame.job import attach
 
     frame_format(output)
-    frame = read_frame(input_path) if input_path is not None else None
+    if dtypes and input_path is None:
+        raise CLIError("--dtype reads columns of --input: give --input too.")
+    frame = read_frame(input_path, parse_dtypes(dtypes)) if input_path is not None else None
     with connect(conn, need_db=True) as client:
         job = attach(batch_id, frame, id_column=id_column, client=client)
         written = write_results(job, output, partial=partial)
@@ -266,7 +281,9 @@ Example:
     help="Show at most N batches [default: 20].",
 )
 @click.option("--all", "show_all", is_flag=True, help="Show every batch (no limit).")
-@click.option("--name", "pattern", metavar="PATTERN", help="Only batches whose name matches.")
+@click.option(
+    "--name", "pattern", metavar="PATTERN", help="Only batches whose name matches this glob."
+)
 @connection_options
 def list_batches(
     conn: Connection, as_json: bool, limit: int | None, show_all: bool, pattern: str | None

@@ -14,14 +14,14 @@ import pathlib
 import shlex
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import orjson
 
 from batchframe.cli.session import CLIError, Connection, parse_param, with_options
-from batchframe.cli.tables import frame_format, read_frame, write_frame
+from batchframe.cli.tables import frame_format, parse_dtype, read_frame, write_frame
 from batchframe.client import Client
 from batchframe.errors import NotFinishedError
 from batchframe.models import Batch
@@ -39,6 +39,7 @@ __all__ = [
     "input_options",
     "make_request",
     "manifest_folder",
+    "parse_dtypes",
     "results_command",
     "submit_file",
     "write_results",
@@ -87,6 +88,15 @@ def input_options(command: _F) -> _F:
             "(temperature=0.2, stop='[\"a\"]'), else text.",
         ),
         click.option(
+            "--dtype",
+            "dtypes",
+            multiple=True,
+            metavar="COL=TYPE",
+            help="Read CSV column COL as int or float, repeatable (for a template's format "
+            "spec, {price:.2f}). CSV cells are otherwise text as written; only empty cells "
+            "are null.",
+        ),
+        click.option(
             "--on-null",
             type=click.Choice(["error", "skip"]),
             default="error",
@@ -111,13 +121,14 @@ class Request:
     input_path: pathlib.Path
     submit_args: dict[str, Any]
     progress: bool
+    dtypes: dict[str, str] = field(default_factory=dict)
 
 
 def submit_file(request: Request, client: Client, manifest_dir: str | None) -> tuple[Job, int]:
     """Read the input file and submit it; return the job and the number of input rows."""
     from batchframe.frame.submit import submit
 
-    frame = read_frame(request.input_path)
+    frame = read_frame(request.input_path, request.dtypes)
     column = request.submit_args.get("messages")
     if column is not None:
         frame = _decode_messages(frame, column)
@@ -160,6 +171,7 @@ def make_request(
     messages: str | None,
     params: tuple[str, ...],
     no_progress: bool,
+    dtypes: tuple[str, ...] = (),
     **options: Any,
 ) -> Request:
     """Check the input options of ``run``/``submit`` and gather the arguments of ``bf.submit``."""
@@ -186,7 +198,19 @@ def make_request(
         input_path=input_path,
         submit_args={**source, **options, **extra},
         progress=not no_progress,
+        dtypes=parse_dtypes(dtypes),
     )
+
+
+def parse_dtypes(options: tuple[str, ...]) -> dict[str, str]:
+    """The ``--dtype COL=TYPE`` options as column -> type (a column given twice is an error)."""
+    dtypes: dict[str, str] = {}
+    for option in options:
+        column, kind = parse_dtype(option)
+        if dtypes.get(column, kind) != kind:
+            raise CLIError(f"--dtype {column}= is given twice ({dtypes[column]} and {kind}).")
+        dtypes[column] = kind
+    return dtypes
 
 
 @contextlib.contextmanager
@@ -240,6 +264,8 @@ def results_command(batch_id: str, request: Request, output: pathlib.Path) -> st
     id_column = request.submit_args.get("id_column")
     if id_column is not None:
         words += ["--id-column", id_column]
+    for column, kind in request.dtypes.items():
+        words += ["--dtype", f"{column}={kind}"]
     return shlex.join([*words, "-o", str(output)])
 
 

@@ -25,9 +25,11 @@ def test_round_trip_by_extension(tmp_path: pathlib.Path, name: str) -> None:
     path = write_frame(frame, tmp_path / "deep" / name)
     back = read_frame(path)
     assert back["text"].tolist() == frame["text"].tolist()
-    assert back["n"].tolist() == [1, 2]
-    if frame_format(name) != "csv":  # CSV cannot tell "007" from 7; the others keep it
-        assert back["id"].tolist() == ["007", "b"]
+    assert back["id"].tolist() == ["007", "b"]  # CSV is text: "007" stays "007"
+    # CSV has no types (--dtype n=int reads numbers); JSON Lines and Parquet keep theirs.
+    assert back["n"].tolist() == (["1", "2"] if frame_format(name) == "csv" else [1, 2])
+    if frame_format(name) == "csv":
+        assert read_frame(path, {"n": "int"})["n"].tolist() == [1, 2]
 
 
 def test_unknown_extension_names_the_known_ones() -> None:
@@ -108,3 +110,26 @@ def test_messages_are_short_and_scrubbed() -> None:
     text = one_line_message(keyed, "my-secret-value")
     assert "xai-abcdefgh" not in text and "my-secret-value" not in text
     assert "--debug" in one_line_message(RuntimeError("bug"))
+
+
+def test_csv_cells_are_text_and_only_empty_ones_are_null(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text('a,b\nNA,null\nNone,nan\n,""\n007,1.50\n', encoding="utf-8")
+    frame = read_frame(path)
+    assert frame["a"].tolist()[:2] == ["NA", "None"] and frame["b"].tolist()[:2] == ["null", "nan"]
+    assert frame.iloc[2].isna().all()  # an empty cell, quoted or not
+    assert frame.iloc[3].tolist() == ["007", "1.50"]  # as written, not 7 and 1.5
+
+
+def test_jsonl_keeps_its_own_types(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text(
+        '{"text": "NA", "created_at": "2024-01-01", "n": 0.1, "x": null}\n'
+        '{"text": "None", "created_at": "soon", "n": 2, "x": "null"}\n',
+        encoding="utf-8",
+    )
+    frame = read_frame(path)
+    assert frame["text"].tolist() == ["NA", "None"]
+    assert frame["created_at"].tolist() == ["2024-01-01", "soon"]  # a string, not a date
+    assert frame["n"].tolist() == [0.1, 2.0]
+    assert frame["x"].isna().tolist() == [True, False] and frame["x"].iloc[1] == "null"

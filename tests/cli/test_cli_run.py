@@ -208,3 +208,108 @@ def test_progress_in_a_log_is_one_final_frame_without_unknown_rates(
         assert len(bars) == 1, proc.stderr
         assert bars[0].endswith(f"ok={n} failed=0 cancelled=0]"), bars[0]
         assert "?" not in bars[0] and "<" not in bars[0], bars[0]
+
+
+#: Words pandas' CSV reader used to turn into nulls (package names that failed as "null IDs",
+#: texts sent as "nan"): in a CSV file they are text like any other.
+NA_WORDS = ["null", "nan", "na", "none", "NULL", "NaN", "NA", "None", "N/A", "n/a", "#N/A",
+            "<NA>", "-nan", "1.#QNAN", "True", "007", "1e3"]  # fmt: skip
+
+
+def test_csv_is_text_so_csv_and_parquet_runs_send_the_same_prompts(
+    cli: Callable[..., Result], tmp_path: pathlib.Path
+) -> None:
+    texts = ["None", "NA", "nan", "null", "N/A"]
+    frame = pd.DataFrame(
+        {"package": NA_WORDS, "text": [texts[i % len(texts)] for i in range(len(NA_WORDS))]}
+    )
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    frame.to_parquet(tmp_path / "in.parquet")
+    sent = {}
+    for name in ("in.csv", "in.parquet"):
+        result = cli(
+            "run", name, "--template", "Package {package}: {text}", "--id-column", "package",
+            "--model", "m", "--local", "-o", f"{name}.out.parquet",
+        )  # fmt: skip
+        assert result.exit_code == 0, result.stderr
+        out = pd.read_parquet(tmp_path / f"{name}.out.parquet")
+        assert out["state"].tolist() == ["succeeded"] * len(NA_WORDS)
+        sent[name] = dict(zip(out["batch_request_id"], out["content"], strict=True))
+    expected = {
+        p: f"Package {p}: {t}" for p, t in zip(frame["package"], frame["text"], strict=True)
+    }
+    assert sent["in.csv"] == sent["in.parquet"] == expected
+
+
+def test_only_an_empty_csv_cell_is_null(cli: Callable[..., Result], tmp_path: pathlib.Path) -> None:
+    (tmp_path / "in.csv").write_text('id,text\na,NA\nb,\nc,""\nd,None\n', encoding="utf-8")
+    result = cli(
+        "run", "in.csv", "--prompt", "text", "--id-column", "id", "--on-null", "skip",
+        "--model", "m", "--local", "-o", "out.parquet",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    out = pd.read_parquet(tmp_path / "out.parquet").set_index("id")
+    assert out["state"].to_dict() == {
+        "a": "succeeded", "b": "skipped", "c": "skipped", "d": "succeeded",
+    }  # fmt: skip
+    assert out.loc["a", "content"] == "NA" and out.loc["d", "content"] == "None"
+    refused = cli("run", "in.csv", "--prompt", "text", "--model", "m", "--local")
+    assert refused.exit_code == 2 and "null" in refused.stderr
+
+
+def test_dtype_reads_csv_columns_as_numbers_for_format_specs(
+    cli: Callable[..., Result], tmp_path: pathlib.Path
+) -> None:
+    (tmp_path / "in.csv").write_text(
+        "item,price,rank\nkettle,3.5,1\nmug,12,2\nplate,0.125,3\n", encoding="utf-8"
+    )
+    template = "{item}: ${price:.2f}, rank {rank:d}"
+    run = cli(
+        "run", "in.csv", "--template", template, "--dtype", "price=float", "--dtype", "rank=int",
+        "--model", "m", "--local", "-o", "out.parquet",
+    )  # fmt: skip
+    assert run.exit_code == 0, run.stderr
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    assert out["content"].tolist() == [
+        "kettle: $3.50, rank 1",
+        "mug: $12.00, rank 2",
+        "plate: $0.12, rank 3",
+    ]
+    assert str(out["rank"].dtype) == "Int64" and str(out["price"].dtype) == "Float64"
+    # Without --dtype the cells are text, as written.
+    plain = cli("run", "in.csv", "--template", "{price}", "--model", "m", "--local", "-o", "p.csv")
+    assert plain.exit_code == 0, plain.stderr
+    assert pd.read_csv(tmp_path / "p.csv", dtype=str)["content"].tolist() == ["3.5", "12", "0.125"]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--dtype", "price=int"], "row 1 of in.csv has '2.5', not an integer"),
+        (["--dtype", "rank=float"], "row 2 of in.csv has 'nan', not a number"),
+        (["--dtype", "rank=date"], "TYPE is one of str, int, float"),
+        (["--dtype", "rank"], "not COL=TYPE"),
+        (["--dtype", "nosuch=int"], "no column 'nosuch'"),
+        (["--dtype", "rank=int", "--dtype", "rank=float"], "given twice"),
+    ],
+)
+def test_dtype_mistakes_are_exit_2_before_anything_is_sent(
+    cli: Callable[..., Result], tmp_path: pathlib.Path, args: list[str], needle: str
+) -> None:
+    (tmp_path / "in.csv").write_text("q,price,rank\na,1,1\nb,2.5,2\nc,3,nan\n", encoding="utf-8")
+    result = cli("run", "in.csv", "--prompt", "q", "--model", "m", "--local", *args)
+    assert result.exit_code == 2, result.stderr
+    assert needle in result.stderr
+
+
+def test_dtype_is_for_csv_only(cli: Callable[..., Result], tmp_path: pathlib.Path) -> None:
+    pd.DataFrame({"q": ["a"], "n": [1]}).to_parquet(tmp_path / "in.parquet")
+    result = cli(
+        "run", "in.parquet", "--prompt", "q", "--dtype", "n=int", "--model", "m", "--local"
+    )
+    assert result.exit_code == 2
+    assert "--dtype is for CSV input" in result.stderr
+    no_input = cli(
+        "results", "batch_x", "-o", "o.parquet", "--dtype", "n=int", "--local-db", "x.db"
+    )
+    assert no_input.exit_code == 2 and "give --input too" in no_input.stderr
