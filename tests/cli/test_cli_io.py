@@ -133,3 +133,24 @@ def test_jsonl_keeps_its_own_types(tmp_path: pathlib.Path) -> None:
     assert frame["created_at"].tolist() == ["2024-01-01", "soon"]  # a string, not a date
     assert frame["n"].tolist() == [0.1, 2.0]
     assert frame["x"].isna().tolist() == [True, False] and frame["x"].iloc[1] == "null"
+
+
+def test_ls_paging_stops_on_a_repeated_token() -> None:
+    """A server that hands out the same pagination token again would make `ls --all` loop."""
+    import httpx
+
+    from batchframe.cli.listing import iter_listed
+    from batchframe.client import Client
+    from batchframe.errors import PaginationError
+
+    def looping(request: httpx.Request) -> httpx.Response:
+        page = {"batches": [{"batch_id": "b1", "name": "n"}], "pagination_token": "again"}
+        return httpx.Response(200, json=page)
+
+    with Client(
+        api_key="k", base_url="http://localhost/v1", transport=httpx.MockTransport(looping)
+    ) as client:
+        listed = iter_listed(client)
+        with pytest.raises(PaginationError, match="repeated pagination token 'again'"):
+            list(listed)
+    assert exit_code_for(PaginationError("x")) == 3
