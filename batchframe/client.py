@@ -369,22 +369,24 @@ class Client:
             else:
                 if response.status_code < 400:
                     return usable_response(response, method, path, self._api_key, empty_ok=empty_ok)
-                error_status = status_error(method, path, response, self._api_key)
                 ambiguous = ambiguous or response.status_code >= 500
-                if not should_retry(self.retry, attempt=attempt, status_code=response.status_code):
-                    raise error_status
-                retry_after = getattr(error_status, "retry_after", None)
-                delay = backoff_delay(self.retry, attempt, retry_after=retry_after)
-                logger.warning(
-                    "%s %s -> %d; retry %d in %.2fs",
-                    method,
-                    path,
-                    response.status_code,
-                    attempt + 1,
-                    delay,
-                )
+                delay = self._status_retry_delay(method, path, response, attempt)
             self._sleep(delay)
             attempt += 1
+
+    def _status_retry_delay(
+        self, method: str, path: str, response: httpx.Response, attempt: int
+    ) -> float:
+        """How long to wait before retrying a 4xx/5xx reply; raises its error when it is final."""
+        error = status_error(method, path, response, self._api_key)
+        if not should_retry(self.retry, attempt=attempt, status_code=response.status_code):
+            raise error
+        retry_after = getattr(error, "retry_after", None)
+        delay = backoff_delay(self.retry, attempt, retry_after=retry_after)
+        logger.warning(
+            "%s %s -> %d; retry %d in %.2fs", method, path, response.status_code, attempt + 1, delay
+        )
+        return delay
 
     def _transport_error(
         self, method: str, path: str, exc: httpx.TransportError
