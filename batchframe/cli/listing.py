@@ -62,6 +62,12 @@ def iter_listed(client: Client, page_size: int = PAGE_SIZE) -> Iterator[Listed]:
     seen: set[str] = set()
     while True:
         page = orjson.loads(client.fetch_batches_page(page_size, token))
+        if not isinstance(page, dict):
+            raise UnexpectedResponseError(
+                "the API sent a page of batches that is not a JSON object",
+                status_code=200,
+                body_start=orjson.dumps(page)[:200].decode("utf-8", "replace"),
+            )
         for raw in page.get("batches") or []:
             yield Listed(raw)
         token = page.get("pagination_token") or None

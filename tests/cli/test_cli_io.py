@@ -154,3 +154,16 @@ def test_ls_paging_stops_on_a_repeated_token() -> None:
         with pytest.raises(PaginationError, match="repeated pagination token 'again'"):
             list(listed)
     assert exit_code_for(PaginationError("x")) == 3
+
+
+def test_ls_refuses_a_page_that_is_not_an_object() -> None:
+    import httpx
+
+    from batchframe.cli.listing import iter_listed
+    from batchframe.client import Client
+    from batchframe.errors import UnexpectedResponseError
+
+    transport = httpx.MockTransport(lambda r: httpx.Response(200, json=[{"batch_id": "b"}]))
+    with Client(api_key="k", base_url="http://localhost/v1", transport=transport) as client:
+        with pytest.raises(UnexpectedResponseError, match="not a JSON object"):
+            list(iter_listed(client))
