@@ -164,6 +164,6 @@ def test_ls_refuses_a_page_that_is_not_an_object() -> None:
     from batchframe.errors import UnexpectedResponseError
 
     transport = httpx.MockTransport(lambda r: httpx.Response(200, json=[{"batch_id": "b"}]))
-    with Client(api_key="k", base_url="http://localhost/v1", transport=transport) as client:
-        with pytest.raises(UnexpectedResponseError, match="not a JSON object"):
-            list(iter_listed(client))
+    client = Client(api_key="k", base_url="http://localhost/v1", transport=transport)
+    with client, pytest.raises(UnexpectedResponseError, match="not a JSON object"):
+        list(iter_listed(client))
