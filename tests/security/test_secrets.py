@@ -211,8 +211,12 @@ BAD_KEYS = {
 }
 
 
-@pytest.mark.parametrize("case", list(BAD_KEYS))
-@pytest.mark.parametrize("given", ["argument", "environment"])
+# An environment variable cannot hold a NUL byte, so that case is only given as an argument.
+CASES = [(case, given) for case in BAD_KEYS for given in ("argument", "environment")]
+CASES = [(c, g) for c, g in CASES if not (g == "environment" and "\x00" in BAD_KEYS[c][0])]
+
+
+@pytest.mark.parametrize(("case", "given"), CASES)
 def test_a_key_that_cannot_be_sent_is_refused_and_never_shown(
     case: str, given: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -221,8 +225,6 @@ def test_a_key_that_cannot_be_sent_is_refused_and_never_shown(
     calls: list[httpx.Request] = []
     transport = httpx.MockTransport(lambda r: calls.append(r) or httpx.Response(200, json={}))
     if given == "environment":
-        if "\x00" in bad:
-            pytest.skip("an environment variable cannot hold a NUL byte")
         monkeypatch.setenv("XAI_API_KEY", bad)
         source, api_key = "XAI_API_KEY", None
     else:
