@@ -74,7 +74,7 @@ def test_run_default_output_is_beside_the_input(
     data = tmp_path / "data"
     data.mkdir()
     reviews.to_json(data / "in.jsonl", orient="records", lines=True)
-    result = cli("run", data / "in.jsonl", "--prompt", "text", "--model", "m", "--local")
+    result = cli("run", data / "in.jsonl", "--prompt", "text", "--model", "grok-4.3", "--local")
     assert result.exit_code == 0, result.stderr
     out = pd.read_parquet(data / "in.results.parquet")
     assert (out["content"] == out["text"]).all()
@@ -91,7 +91,7 @@ def test_run_params_system_and_skipped_rows(
         "--prompt",
         "q",
         "--model",
-        "m",
+        "grok-4.3",
         "--local",
         "--id-column",
         "id",
@@ -128,7 +128,9 @@ def test_run_messages_column_as_json_text_in_csv(
     pd.DataFrame({"chat": [json.dumps(c) for c in conversations]}).to_csv(
         tmp_path / "chats.csv", index=False
     )
-    result = cli("run", "chats.csv", "--messages", "chat", "--model", "m", "--local", "-o", "o.csv")
+    result = cli(
+        "run", "chats.csv", "--messages", "chat", "--model", "grok-4.3", "--local", "-o", "o.csv"
+    )
     assert result.exit_code == 0, result.stderr
     out = pd.read_csv(tmp_path / "o.csv")
     assert out["content"].tolist() == ["question 0", "question 1", "question 2"]
@@ -144,7 +146,7 @@ def test_local_db_keeps_batches_across_commands(
         "--prompt",
         "text",
         "--model",
-        "m",
+        "grok-4.3",
         "--local-db",
         db,
         "--id-column",
@@ -177,7 +179,7 @@ def test_failed_rows_are_data_and_exit_0(
 ) -> None:
     # max_tokens=0 reaches the server as the integer 0 (JSON), which it fails at run time.
     result = cli(
-        "run", reviews_csv, "--prompt", "text", "--model", "m", "--local",
+        "run", reviews_csv, "--prompt", "text", "--model", "grok-4.3", "--local",
         "--param", "max_tokens=0", "-o", "failed.parquet",
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
