@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
+import pathlib
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -35,9 +38,12 @@ from batchframe.models import (
     Batch,
     BatchPage,
     BatchResult,
+    FileObject,
+    LanguageModel,
     RequestMetadata,
     RequestPage,
     ResultPage,
+    Token,
 )
 
 __all__ = ["Client", "is_loopback_url"]
@@ -140,18 +146,27 @@ class Client:
 
     # -- the seven endpoints ---------------------------------------------------------------
 
-    def create_batch(self, name: str) -> Batch:
-        """Create an empty batch (``POST /batches``).
+    def create_batch(self, name: str, input_file_id: str | None = None) -> Batch:
+        """Create a batch (``POST /batches``): empty, or sealed and filled from an uploaded
+        JSONL file when ``input_file_id`` is given (see :meth:`upload_file`).
 
         Creating is not idempotent, so if the reply is lost after the request may have reached
-        the server, the retry first looks for a batch of this name with no requests yet and
-        adopts it instead of creating a second one.
+        the server, the retry first looks for a batch of this name (and input file) with no
+        requests yet and adopts it instead of creating a second one.
         """
-        body = orjson.dumps({"name": name})
+        fields: dict[str, str] = {"name": name}
+        if input_file_id is not None:
+            fields["input_file_id"] = input_file_id
+        body = orjson.dumps(fields)
 
         def recover() -> Batch | None:
             for batch in self.list_batches(limit=20).batches:
-                if batch.name == name and batch.num_requests == 0 and not batch.is_cancelled:
+                if (
+                    batch.name == name
+                    and batch.input_file_id == input_file_id
+                    and batch.num_requests == 0
+                    and not batch.is_cancelled
+                ):
                     return batch
             return None
 
@@ -228,6 +243,85 @@ class Client:
         response = self._request("POST", f"/batches/{_seg(batch_id)}:cancel")
         assert isinstance(response, httpx.Response)
         return Batch.model_validate_json(response.content)
+
+    # -- the file flow, the tokenizer and the model list ------------------------------------
+
+    def upload_file(
+        self, file: str | os.PathLike[str] | bytes | BinaryIO, filename: str | None = None
+    ) -> FileObject:
+        """Upload a file (``POST /files``, multipart), e.g. the JSONL input of a file batch.
+
+        ``file`` is a path, the content as bytes, or a binary file object; ``filename``
+        defaults to the path's name (``"batch.jsonl"`` for bytes). Each JSONL line is
+        ``{"custom_id", "method": "POST", "url": "/v1/chat/completions", "body": {...}}``.
+        Then ``create_batch(name, input_file_id=uploaded.id)``.
+
+        >>> uploaded = client.upload_file("requests.jsonl")     # doctest: +SKIP
+        >>> client.create_batch("from-file", input_file_id=uploaded.id)  # doctest: +SKIP
+        """
+        if isinstance(file, bytes | bytearray | memoryview):
+            content, name = bytes(file), filename or "batch.jsonl"
+        elif isinstance(file, str | os.PathLike):
+            path = pathlib.Path(file)
+            content, name = path.read_bytes(), filename or path.name
+        else:
+            content = file.read()
+            name = filename or pathlib.Path(str(getattr(file, "name", "batch.jsonl"))).name
+        boundary = f"batchframe-{uuid.uuid4().hex}"
+        body = _multipart(boundary, name, content)
+        response = self._send_upload(body, f"multipart/form-data; boundary={boundary}")
+        return FileObject.model_validate_json(response.content)
+
+    def tokenize_text(self, text: str, model: str) -> list[Token]:
+        """The server's tokens of ``text`` for ``model`` (``POST /tokenize-text``).
+
+        >>> [t.string_token for t in client.tokenize_text("Hello world", "grok-4.3")]  # doctest: +SKIP
+        ['Hello', ' world']
+        """
+        body = orjson.dumps({"text": text, "model": model})
+        response = self._request("POST", "/tokenize-text", content=body)
+        assert isinstance(response, httpx.Response)
+        tokens = orjson.loads(response.content).get("token_ids") or []
+        return [Token.model_validate(t) for t in tokens]
+
+    def list_language_models(self) -> list[LanguageModel]:
+        """The server's language models with their prices (``GET /language-models``)."""
+        models = orjson.loads(self._get_raw("/language-models")).get("models") or []
+        return [LanguageModel.model_validate(m) for m in models]
+
+    def _send_upload(self, body: bytes, content_type: str) -> httpx.Response:
+        """POST a multipart body with the client's retry policy (``_request`` sends JSON).
+
+        A retried upload after a lost reply may leave a second, unused file; nothing else
+        depends on it, so that is safe.
+        """
+        attempt = 0
+        while True:
+            try:
+                response = self._http.post(
+                    "/files", content=body, headers={"Content-Type": content_type}
+                )
+            except httpx.TransportError as exc:
+                if not should_retry(self.retry, attempt=attempt, connection_error=True):
+                    raise APIConnectionError(
+                        f"POST /files failed: {type(exc).__name__}: "
+                        f"{redact(str(exc), self._api_key)}",
+                        method="POST",
+                        path="/files",
+                    ) from exc
+                delay = backoff_delay(self.retry, attempt)
+            else:
+                if response.status_code < 400:
+                    return response
+                error = self._status_error("POST", "/files", response)
+                if not should_retry(self.retry, attempt=attempt, status_code=response.status_code):
+                    raise error
+                delay = backoff_delay(
+                    self.retry, attempt, retry_after=getattr(error, "retry_after", None)
+                )
+            logger.warning("POST /files: retry %d in %.2fs", attempt + 1, delay)
+            self._sleep(delay)
+            attempt += 1
 
     # -- raw pages for the columnar fast paths --------------------------------------------
 
@@ -346,6 +440,22 @@ def _seg(batch_id: str) -> str:
     segment = quote(batch_id, safe="")
     # "." and ".." would be resolved away as dot-segments by URL handling; spell them out.
     return segment.replace(".", "%2E") if set(segment) == {"."} else segment
+
+
+def _multipart(boundary: str, filename: str, content: bytes) -> bytes:
+    """A ``multipart/form-data`` body with one ``file`` part (and ``purpose=batch``)."""
+    quoted = filename.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "").replace("\n", "")
+    return b"".join(
+        (
+            f"--{boundary}\r\n"
+            'Content-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n'
+            f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="file"; filename="{quoted}"\r\n'
+            "Content-Type: application/jsonl\r\n\r\n".encode(),
+            content,
+            f"\r\n--{boundary}--\r\n".encode(),
+        )
+    )
 
 
 def _page_params(limit: int | None, token: str | None) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import uvicorn
@@ -184,14 +184,21 @@ def serve(
     return handle
 
 
-def run_forever(host: str, port: int, config: ServerConfig) -> None:
-    """Serve in the foreground until Ctrl-C or SIGTERM (used by ``batchframe serve``)."""
+def run_forever(
+    host: str,
+    port: int,
+    config: ServerConfig,
+    on_grpc: Callable[[str], None] = lambda address: None,
+) -> None:
+    """Serve in the foreground until Ctrl-C or SIGTERM (used by ``batchframe serve``);
+    ``on_grpc`` is told the gRPC front's address once it listens."""
     server = BatchServer(config)
     grpc_front = None
     try:
         grpc_front = _grpc_front(server, host)
         if grpc_front is not None:
             grpc_front.start()
+            on_grpc(grpc_front.address)
         _uvicorn(server, host, port).run(sockets=[_bind(host, port)])
     finally:
         if grpc_front is not None:
