@@ -157,11 +157,11 @@ def _media_usage(body: dict[str, Any]) -> usage_pb2.SamplingUsage:
 def image_response(body: dict[str, Any]) -> image_pb2.ImageResponse:
     out = image_pb2.ImageResponse(model=str(body.get("model", "")), usage=_media_usage(body))
     for image in body.get("data") or ():
-        out.images.add(
-            url=str(image.get("url") or ""),
-            base64=str(image.get("b64_json") or ""),
-            respect_moderation=bool(image.get("respect_moderation", True)),
-        )
+        generated = out.images.add(respect_moderation=bool(image.get("respect_moderation", True)))
+        if image.get("b64_json"):  # url and base64 are one oneof
+            generated.base64 = str(image["b64_json"])
+        else:
+            generated.url = str(image.get("url") or "")
     return out
 
 
