@@ -464,3 +464,30 @@ def test_tokenizer_and_models_services(f: Fronts) -> None:
             models_pb2.GetModelRequest(name="nope"),
             metadata=AUTH,
         )
+
+
+def test_results_landing_between_pages_are_never_missed(f: Fronts) -> None:
+    """The next page is encoded ahead of the call; a result finished meanwhile must show up."""
+    engine = f.handle.server.engine
+    engine.pause()
+    batch = create(f)
+    add(f, batch.batch_id, *[chat_request(f"r{i}") for i in range(4)])
+    engine.step(2)  # r0, r1 finished
+    add(f, batch.batch_id, chat_request("q"))  # sorts after r0..r3, finished after them
+    engine.step(2)  # r2, r3
+    first = f.call(
+        "ListBatchResults", batch_pb2.ListBatchResultsRequest(batch_id=batch.batch_id, limit=2)
+    )
+    assert [r.batch_request_id for r in first.results] == ["r0", "r1"]
+    # the page after "r1" is being read ahead now (r2, r3); then "r1a" and "q" finish.
+    add(f, batch.batch_id, chat_request("r1a"))
+    engine.step()
+    second = f.call("ListBatchResults", batch_pb2.ListBatchResultsRequest(
+        batch_id=batch.batch_id, limit=2, pagination_token=first.pagination_token))  # fmt: skip
+    assert [r.batch_request_id for r in second.results] == ["r1a", "r2"]
+    rest = f.rest.get(f"/batches/{batch.batch_id}/results", params={
+        "limit": 2, "pagination_token": first.pagination_token}).json()  # fmt: skip
+    assert [r["batch_request_id"] for r in rest["results"]] == ["r1a", "r2"]
+    third = f.call("ListBatchResults", batch_pb2.ListBatchResultsRequest(
+        batch_id=batch.batch_id, limit=2, pagination_token=second.pagination_token))  # fmt: skip
+    assert [r.batch_request_id for r in third.results] == ["r3"]  # "q" sorts before the token

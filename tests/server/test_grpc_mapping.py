@@ -11,6 +11,7 @@ from xai_sdk.proto.v6 import batch_pb2, chat_pb2, image_pb2, usage_pb2, video_pb
 
 from batchframe.server.errors import InvalidArgument
 from batchframe.server.grpc_front.chat import completion_to_json, json_to_completion
+from batchframe.server.grpc_front.encode import encode_page, encode_result
 from batchframe.server.grpc_front.requests import from_stored, to_stored
 from batchframe.server.grpc_front.results import result_proto
 from batchframe.server.model import simulate
@@ -320,3 +321,46 @@ def test_results_map_to_protos() -> None:
         b'{"batch_request_id":"e","batch_result":{"error":{"code":3,"message":"bad"}}}'
     )
     assert (error.error.code, error.error.message) == (2, "3: bad")
+
+
+def simulated_items() -> list[bytes]:
+    bodies: list[tuple[str, dict[str, Any]]] = [
+        ("chat_get_completion", {"model": "grok-4.3", "messages": [{"role": "user", "content": "héllo ☕"}]}),
+        ("chat_get_completion", {"model": "grok-4.3", "messages": [{"role": "user", "content": ""}]}),
+        ("chat_get_completion", {"model": "grok-4.3", "messages": [{"role": "user", "content": "x" * 20_000}],
+                                 "reasoning_effort": "high", "max_tokens": 3000}),
+        ("chat_get_completion", {"model": "grok-4.3", "messages": [], "max_tokens": -1}),
+        ("responses", {"model": "grok-4.20", "input": "hey"}),
+        ("image_generation", {"model": "grok-imagine-image", "prompt": "p", "n": 3}),
+        ("video_generation", {"model": "grok-imagine-video", "prompt": "p"}),
+    ]  # fmt: skip
+    return [simulate(f"r{i}", kind, body, now=DAY)[1] for i, (kind, body) in enumerate(bodies)]
+
+
+HANDMADE = [
+    b'{"batch_request_id":"c","batch_result":{"error":"Batch cancelled"}}',
+    b'{"batch_request_id":"o","batch_result":{"error":{"code":3,"message":"m"}}}',
+    b'{"batch_request_id":"t","batch_result":{"response":{"chat_get_completion":{"choices":[{"index":0,'
+    b'"message":{"role":"assistant","content":null,"tool_calls":[{"id":"1","function":{"name":"f",'
+    b'"arguments":"{}"}}]},"finish_reason":"tool_calls"}]}}}}',
+    b'{"batch_request_id":"u","batch_result":{"response":{"chat_get_completion":{"choices":[],'
+    b'"usage":{"prompt_tokens":1.0,"prompt_tokens_details":[]}}}}}',
+    b'{"batch_request_id":"n","batch_result":{"response":{"chat_get_completion":{"created":-5,'
+    b'"usage":{"cost_in_usd_ticks":-3,"completion_tokens":99999}}}}}',
+    b'{"batch_request_id":"z","batch_result":{"response":{"chat_get_completion":{"choices":['
+    b'{"index":2,"message":{"role":"assistant","content":"a","reasoning_content":"b"},"finish_reason":"length"}],'
+    b'"usage":{"total_tokens":0,"cost_in_usd_ticks":0}}}}}',
+]
+
+
+@pytest.mark.parametrize("item", simulated_items() + HANDMADE)
+def test_the_fast_page_encoder_matches_the_reference_mapping(item: bytes) -> None:
+    assert batch_pb2.BatchResult.FromString(encode_result(item)) == result_proto(item)
+
+
+def test_a_page_encodes_its_results_and_token() -> None:
+    items = simulated_items()
+    page = batch_pb2.ListBatchResultsResponse.FromString(encode_page(items, "tok"))
+    assert list(page.results) == [result_proto(i) for i in items] and page.pagination_token == "tok"
+    last = batch_pb2.ListBatchResultsResponse.FromString(encode_page(items[:1], None))
+    assert not last.HasField("pagination_token")

@@ -55,6 +55,7 @@ _ROLES = EnumMap(
         chat_pb2.ROLE_DEVELOPER: "developer",
     },
 )
+_ROLE_NAMES = _ROLES.to_text
 _EFFORT = EnumMap(
     "reasoning_effort",
     {
@@ -155,6 +156,9 @@ def completion_to_json(req: chat_pb2.GetCompletionsRequest) -> dict[str, Any]:
     out: dict[str, Any] = {"model": req.model, "messages": []}
     for field, value in req.ListFields():
         name = field.name
+        if name == "messages":  # first, and the one every request has: the hot path
+            out[name] = [_message(m) for m in value]
+            continue
         if name == "model":
             continue
         handler = _TO_JSON.get(name)
@@ -168,13 +172,21 @@ def completion_to_json(req: chat_pb2.GetCompletionsRequest) -> dict[str, Any]:
 
 
 def _message(msg: chat_pb2.Message) -> dict[str, Any]:
-    out: dict[str, Any] = {"role": _ROLES.text(msg.role)}
+    role = _ROLE_NAMES.get(msg.role)
+    if role is None:
+        _ROLES.text(msg.role)  # raises the 400
     content = msg.content  # none at all (a tool-call turn) leaves "content" out
+    fields = msg.ListFields()
+    if len(fields) == 2 and len(content) == 1:  # a role and one part: the usual message
+        part = content[0]
+        if part.WhichOneof("content") == "text":
+            return {"role": role, "content": part.text}
+    out: dict[str, Any] = {"role": role}
     if len(content) == 1 and content[0].WhichOneof("content") == "text":
         out["content"] = content[0].text
     elif content:
         out["content"] = [_part(part) for part in content]
-    for field, value in msg.ListFields():
+    for field, value in fields:
         name = field.name
         if name == "tool_calls":
             out[name] = [_tool_call(call) for call in value]
@@ -288,7 +300,6 @@ def _json_text(text: str, field: str) -> Any:
 
 
 _TO_JSON: dict[str, Callable[[Any], Any]] = {
-    "messages": lambda value: [_message(m) for m in value],
     "tools": lambda value: [_tool(t) for t in value],
     "tool_choice": _tool_choice,
     "response_format": _response_format,

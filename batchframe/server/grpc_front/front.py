@@ -109,6 +109,7 @@ class GrpcFront:
 
     def stop(self, grace: float = 1.0) -> None:
         self._grpc.stop(grace).wait(grace + 5.0)
+        self.handlers.close()
 
     # -- plumbing ------------------------------------------------------------------------------
 

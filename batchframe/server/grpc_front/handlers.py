@@ -20,6 +20,7 @@ from google.protobuf import empty_pb2
 from xai_sdk.proto.v6 import batch_pb2, models_pb2, tokenize_pb2
 
 from batchframe.server.errors import InvalidArgument, NotFound
+from batchframe.server.grpc_front.pages import ResultPages
 from batchframe.server.grpc_front.requests import from_stored, to_stored
 from batchframe.server.grpc_front.results import result_proto
 from batchframe.server.grpc_front.wire import timestamp
@@ -57,6 +58,10 @@ class Handlers:
         self.server = server
         self.service = server.service
         self._costs: OrderedDict[tuple[int, int, int], batch_pb2.BatchCostBreakdown] = OrderedDict()
+        self.pages = ResultPages(self.service)
+
+    def close(self) -> None:
+        self.pages.close()
 
     # -- BatchMgmt -----------------------------------------------------------------------------
 
@@ -123,16 +128,9 @@ class Handlers:
             out.pagination_token = token
         return out
 
-    def ListBatchResults(
-        self, team: str, req: batch_pb2.ListBatchResultsRequest
-    ) -> batch_pb2.ListBatchResultsResponse:
-        rows, token = self.service.list_results(
-            team, req.batch_id, _limit(req.limit), req.pagination_token
-        )
-        out = batch_pb2.ListBatchResultsResponse(results=[result_proto(r[1]) for r in rows])
-        if token:
-            out.pagination_token = token
-        return out
+    def ListBatchResults(self, team: str, req: batch_pb2.ListBatchResultsRequest) -> bytes:
+        """The page as serialized bytes (the hot path: see :mod:`.encode`)."""
+        return self.pages.page(team, req.batch_id, _limit(req.limit), req.pagination_token)
 
     def GetBatchRequestResult(
         self, team: str, req: batch_pb2.GetBatchRequestResultRequest

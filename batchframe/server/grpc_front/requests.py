@@ -92,8 +92,8 @@ _IMAGE_LISTS = frozenset({"images", "reference_images"})
 
 def to_stored(item: batch_pb2.BatchRequest, index: int = 0) -> NewRequest:
     """(batch_request_id, kind, model, canonical JSON) of one proto request, or a 400."""
-    if item.HasField("batch_request_id"):
-        rid = item.batch_request_id
+    rid = item.batch_request_id
+    if rid or item.HasField("batch_request_id"):
         if not rid or len(rid) > MAX_REQUEST_ID or "\x00" in rid:
             raise InvalidArgument(
                 f"batch_requests[{index}]: batch_request_id must be 1 to {MAX_REQUEST_ID}"
@@ -114,7 +114,7 @@ def to_stored(item: batch_pb2.BatchRequest, index: int = 0) -> NewRequest:
     else:
         raise InvalidArgument(f"batch_requests[{index}]: the request has no kind set")
     model = body.get("model")
-    if not isinstance(model, str) or not model.strip():
+    if not model or not isinstance(model, str) or (model[0].isspace() and not model.strip()):
         raise InvalidArgument(f"batch_requests[{index}]: model must be given and not empty")
     return rid, kind, model, orjson.dumps({kind: body})
 
