@@ -39,10 +39,10 @@ from batchframe.server.faults import Faults, RollingLimit
 from batchframe.server.file_ingest import FileIngest
 from batchframe.server.files import FileRoutes, RawContent
 from batchframe.server.openapi import OPENAPI_JSON
+from batchframe.server.other_routes import other_route
 from batchframe.server.routes import (
     Routes,
     check_json_type,
-    parse_limit,
     parse_query,
     read_json,
 )
@@ -63,7 +63,6 @@ _API_HEADERS = [_JSON, ("x-zero-data-retention", "false"), ("x-data-retention", 
 _RAW_HEADERS = [("content-type", "application/octet-stream"), *_API_HEADERS[1:]]
 _PREFIX = "/v1/batches"
 _FILES = "/v1/files"
-_MODELS = "/v1/language-models"
 # A multipart upload carries its file plus a few headers and form fields.
 _MULTIPART_SLACK = 1024 * 1024
 _DRAIN_BYTES = 256 * 1024 * 1024
@@ -206,7 +205,7 @@ class BatchServer:
     ) -> tuple[int, bytes]:
         now = time.time()
         if not path.startswith(_PREFIX):
-            return self._other_route(team, method, path, query, headers, body, now)
+            return other_route(self, team, method, path, query, headers, body, now)
         if path == _PREFIX:
             if method == "GET":
                 return 200, self.routes.list_batches(team, query)
@@ -259,52 +258,6 @@ class BatchServer:
             return 200, b"{}"
         allowed = {"": "GET", ":cancel": "POST", "results": "GET", "requests": "GET, POST"}[action]
         raise MethodNotAllowed("Method not allowed", headers=[("allow", allowed)])
-
-    def _other_route(
-        self,
-        team: str,
-        method: str,
-        path: str,
-        query: dict[str, str],
-        headers: Mapping[str, str],
-        body: bytes,
-        now: float,
-    ) -> tuple[int, bytes]:
-        """The file flow, the tokenizer and the model list."""
-        if path == _FILES:
-            if method == "POST":
-                return 200, self.files.upload(team, body, headers, now)
-            if method == "GET":
-                return 200, self.files.list(team, parse_limit(query), query.get("pagination_token"))
-            raise MethodNotAllowed("Method not allowed", headers=[("allow", "GET, POST")])
-        if path.startswith(_FILES + "/"):
-            raw_id, _, sub = path[len(_FILES) + 1 :].partition("/")
-            file_id = _segment(raw_id, "file")
-            if sub == "content":
-                if method != "GET":
-                    raise MethodNotAllowed("Method not allowed", headers=[("allow", "GET")])
-                return 200, self.files.content(team, file_id)
-            if sub:
-                raise NotFound(f"No route for {path[:200]}")
-            if method == "GET":
-                return 200, self.files.get(team, file_id)
-            if method == "DELETE":
-                return 200, self.files.delete(team, file_id)
-            raise MethodNotAllowed("Method not allowed", headers=[("allow", "GET, DELETE")])
-        if path == "/v1/tokenize-text":
-            if method != "POST":
-                raise MethodNotAllowed("Method not allowed", headers=[("allow", "POST")])
-            return 200, self.routes.tokenize_text(read_json(body, headers))
-        if path == _MODELS or path.startswith(_MODELS + "/"):
-            if method != "GET":
-                raise MethodNotAllowed("Method not allowed", headers=[("allow", "GET")])
-            if path == _MODELS:
-                return 200, self.routes.language_models()
-            name = _segment(path[len(_MODELS) + 1 :], "model")
-            if "/" in name:
-                raise NotFound(f"No route for {path[:200]}")
-            return 200, self.routes.language_model(name)
-        raise NotFound(f"No route for {path[:200]}")
 
     def limit(self, team: str, what: str) -> None:
         """Count one batch creation (``"create"``) or add call (``"add"``) against its budget;
@@ -386,13 +339,6 @@ class BatchServer:
         if drop == "after":
             await _drop(send)
         await _reply(send, status, out_headers, out)
-
-
-def _segment(raw: str, what: str) -> str:
-    try:
-        return unquote(raw, errors="strict")
-    except UnicodeDecodeError:
-        raise NotFound(f"Cannot find {what}: the ID is not valid UTF-8") from None
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

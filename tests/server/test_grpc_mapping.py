@@ -10,7 +10,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from xai_sdk.proto.v6 import batch_pb2, chat_pb2, image_pb2, usage_pb2, video_pb2
 
 from batchframe.server.errors import InvalidArgument
-from batchframe.server.grpc_front.chat import completion_to_json, json_to_completion
+from batchframe.server.grpc_front.chat import completion_to_json
+from batchframe.server.grpc_front.chat_back import json_to_completion
 from batchframe.server.grpc_front.encode import encode_page, encode_result
 from batchframe.server.grpc_front.requests import from_stored, to_stored
 from batchframe.server.grpc_front.results import result_proto

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 from xai_sdk.proto.v6 import batch_pb2, chat_pb2, usage_pb2
 
-from batchframe.server.grpc_front.results import _FINISH, result_proto
+from batchframe.server.grpc_front.results import FINISH_REASONS, result_proto
 
 __all__ = ["encode_page", "encode_result"]
 
@@ -171,7 +171,7 @@ def _output(position: int, choice: dict[str, Any]) -> bytes:
         raise _Slow
     if message.get("role", "assistant") != "assistant" or message.get("refusal") is not None:
         raise _Slow
-    finish = _FINISH.get(choice.get("finish_reason") or "", 0)
+    finish = FINISH_REASONS.get(choice.get("finish_reason") or "", 0)
     index = choice.get("index", position)
     content, reasoning = message.get("content"), message.get("reasoning_content")
     if type(index) is not int or not 0 <= index <= _MAX_INT32:

@@ -23,12 +23,8 @@ from xai_sdk.proto.v6 import batch_pb2, image_pb2, video_pb2
 
 from batchframe.server.admission import MAX_REQUEST_ID
 from batchframe.server.errors import InvalidArgument
-from batchframe.server.grpc_front.chat import (
-    completion_to_json,
-    image_url_json,
-    json_to_completion,
-    proto_image_url,
-)
+from batchframe.server.grpc_front.chat import completion_to_json, image_url_json
+from batchframe.server.grpc_front.chat_back import json_to_completion, proto_image_url
 from batchframe.server.grpc_front.wire import EnumMap, generic_from_json, generic_to_json
 from batchframe.server.store import NewRequest
 

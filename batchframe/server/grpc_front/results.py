@@ -23,10 +23,10 @@ from xai_sdk.proto.v6 import batch_pb2, chat_pb2, image_pb2, sample_pb2, usage_p
 
 from batchframe.models import error_text
 
-__all__ = ["completion_response", "result_proto"]
+__all__ = ["FINISH_REASONS", "completion_response", "result_proto"]
 
 _CANCELLED, _UNKNOWN = 1, 2
-_FINISH = {
+FINISH_REASONS = {
     "stop": sample_pb2.REASON_STOP,
     "length": sample_pb2.REASON_MAX_LEN,
     "tool_calls": sample_pb2.REASON_TOOL_CALLS,
@@ -94,7 +94,7 @@ def _output(position: int, choice: dict[str, Any]) -> chat_pb2.CompletionOutput:
     message = choice.get("message") or {}
     out = chat_pb2.CompletionOutput(
         index=int(choice.get("index", position)),
-        finish_reason=_FINISH.get(choice.get("finish_reason") or "", sample_pb2.REASON_INVALID),
+        finish_reason=FINISH_REASONS.get(choice.get("finish_reason") or "", sample_pb2.REASON_INVALID),
     )
     msg = out.message
     msg.role = _ROLE.get(message.get("role", "assistant"), chat_pb2.ROLE_ASSISTANT)
