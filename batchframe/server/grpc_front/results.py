@@ -94,7 +94,9 @@ def _output(position: int, choice: dict[str, Any]) -> chat_pb2.CompletionOutput:
     message = choice.get("message") or {}
     out = chat_pb2.CompletionOutput(
         index=int(choice.get("index", position)),
-        finish_reason=FINISH_REASONS.get(choice.get("finish_reason") or "", sample_pb2.REASON_INVALID),
+        finish_reason=FINISH_REASONS.get(
+            choice.get("finish_reason") or "", sample_pb2.REASON_INVALID
+        ),
     )
     msg = out.message
     msg.role = _ROLE.get(message.get("role", "assistant"), chat_pb2.ROLE_ASSISTANT)
