@@ -151,8 +151,9 @@ class Client:
         JSONL file when ``input_file_id`` is given (see :meth:`upload_file`).
 
         Creating is not idempotent, so if the reply is lost after the request may have reached
-        the server, the retry first looks for a batch of this name (and input file) with no
-        requests yet and adopts it instead of creating a second one.
+        the server, the retry first looks for a batch of this name with no requests yet (for a
+        file batch: of this name and input file, whose requests the server adds itself) and
+        adopts it instead of creating a second one.
         """
         fields: dict[str, str] = {"name": name}
         if input_file_id is not None:
@@ -164,7 +165,7 @@ class Client:
                 if (
                     batch.name == name
                     and batch.input_file_id == input_file_id
-                    and batch.num_requests == 0
+                    and (batch.num_requests == 0 or input_file_id is not None)
                     and not batch.is_cancelled
                 ):
                     return batch
