@@ -95,10 +95,11 @@ def _complete(
     model = model if isinstance(model, str) else ""
     limit = _max_tokens(body)
     _check_temperature(body.get("temperature"))
-    prompt_tokens, user_text = _read_prompt(kind, body)
+    prompt_tokens, user_text, user_tokens = _read_prompt(kind, body)
     content = _answer(body, user_text)
     finish = b"stop"
-    completion_tokens = count_tokens(content)
+    # The plain answer is the last user message: its tokens are counted already.
+    completion_tokens = user_tokens if content is user_text else count_tokens(content)
     if limit is not None and completion_tokens > limit:
         content, completion_tokens, finish = truncate(content, limit), limit, b"length"
     effort = body.get("reasoning_effort")
@@ -157,9 +158,10 @@ def _text_of(content: Any) -> str:
     return ""
 
 
-def _read_prompt(kind: str, body: dict[str, Any]) -> tuple[int, str]:
+def _read_prompt(kind: str, body: dict[str, Any]) -> tuple[int, str, int]:
     """(prompt tokens: the sum over messages of each one's text tokens, at least 1; the text of
-    the last user message). A ``responses`` body's ``instructions`` count as a system message."""
+    the last user message; its tokens). A ``responses`` body's ``instructions`` count as a
+    system message."""
     if kind == "responses":
         raw = body.get("input")
         messages = [{"role": "user", "content": raw}] if isinstance(raw, str) else raw
@@ -169,15 +171,16 @@ def _read_prompt(kind: str, body: dict[str, Any]) -> tuple[int, str]:
         messages, tokens = body.get("messages"), 0
     if not isinstance(messages, list):
         raise RequestFailed("messages must be a list of messages")
-    last_user = ""
+    last_user, last_tokens = "", 0
     for message in messages:
         if not isinstance(message, dict):
             continue
         text = _text_of(message.get("content"))
-        tokens += count_tokens(text)
+        count = count_tokens(text)
+        tokens += count
         if message.get("role", "user") == "user":
-            last_user = text
-    return max(1, tokens), last_user
+            last_user, last_tokens = text, count
+    return max(1, tokens), last_user, last_tokens
 
 
 def _answer(body: dict[str, Any], user_text: str) -> str:
