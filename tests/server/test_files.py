@@ -14,7 +14,7 @@ import orjson
 import pytest
 from srv_helpers import add, assert_error, chat_item, client_for
 
-from batchframe.server import BatchServer
+from batchframe.server import BatchServer, serve
 
 A, B = {"Authorization": "Bearer key-a"}, {"Authorization": "Bearer key-b"}
 
@@ -304,3 +304,22 @@ def test_an_unparsed_file_batch_is_parsed_after_a_restart(tmp_path: Path) -> Non
             assert time.monotonic() < deadline
             time.sleep(0.01)
         assert api.get(f"/files/{file_id}/content").content.count(b"\n") == 2
+
+
+def test_a_file_past_the_request_body_limit_uploads_over_a_real_socket() -> None:
+    """Uploads have their own limit (200 MB by default), not the 25 MB of other calls."""
+    with (
+        serve(max_body_mb=1) as handle,
+        httpx.Client(base_url=handle.base_url, headers=A, timeout=60) as http,
+    ):
+        content = jsonl(*(line(f"r{i}", "x" * 1000) for i in range(3000)))  # ~3.2 MB
+        assert len(content) > 3 * 1024 * 1024
+        reply = upload(http, content)
+        assert reply.status_code == 200 and reply.json()["bytes"] == len(content)
+        too_big = http.post("/batches", content=b'{"name": "' + b"n" * 2 * 1024 * 1024 + b'"}')
+        assert_error(too_big, 413)
+    with (
+        serve(max_file_mb=1) as handle,
+        httpx.Client(base_url=handle.base_url, headers=A, timeout=60) as http,
+    ):
+        assert_error(upload(http, content), 413)
