@@ -418,11 +418,13 @@ class Store:
                 "INSERT INTO batches (batch_id, team, name, key_id, create_ts) VALUES (?, ?, ?, ?, ?)",
                 (batch_id, team, name, key_id, now),
             )
+            pk = int(cur.lastrowid or 0)
             conn.execute(
                 "INSERT INTO batch_files (batch_pk, input_file_id, parse_state) VALUES (?, ?, 0)",
-                (cur.lastrowid, input_file_id),
+                (pk, input_file_id),
             )
-        return self.require_batch(team, batch_id)
+        # The batch as created (not re-read): the file may be parsed a moment later.
+        return BatchRow(pk, batch_id, name, key_id, now, None, 0, 0, 0, 0, 0)
 
     def batch_files_of(self, pks: Sequence[int]) -> dict[int, tuple[str, str | None, int]]:
         """batch pk -> (input_file_id, cancel_by_xai_message, parse state) for file batches."""
