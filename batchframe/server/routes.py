@@ -143,7 +143,8 @@ class Routes:
 
     def create_batch(self, team: str, body: Any, now: float) -> bytes:
         name = _string_field(body, "name")
-        file_id = _string_field(body, "input_file_id", required=False)
+        # "" is no file, as over gRPC (where proto3 cannot tell "" from absent).
+        file_id = _string_field(body, "input_file_id", required=False) or None
         assert name is not None
         return orjson.dumps(
             self.batch_json(self.service.create_batch(team, name, file_id, now=now))

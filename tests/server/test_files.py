@@ -323,3 +323,9 @@ def test_a_file_past_the_request_body_limit_uploads_over_a_real_socket() -> None
         httpx.Client(base_url=handle.base_url, headers=A, timeout=60) as http,
     ):
         assert_error(upload(http, content), 413)
+
+
+def test_an_empty_input_file_id_is_an_inline_batch(api: httpx.Client) -> None:
+    batch = api.post("/batches", json={"name": "x", "input_file_id": ""}).json()
+    assert "input_file_id" not in batch
+    assert add(api, batch["batch_id"], [chat_item("a")]).status_code == 200
