@@ -31,9 +31,11 @@ _EXPORTS: dict[str, str] = {
     "ChunkPolicy": "batchframe._config",
     "Client": "batchframe.client",
     "ConflictError": "batchframe.errors",
+    "FileObject": "batchframe.models",
     "IncompleteResultsError": "batchframe.errors",
     "Job": "batchframe.frame.job",
     "JoinError": "batchframe.errors",
+    "LanguageModel": "batchframe.models",
     "ManifestConflictError": "batchframe.errors",
     "NotFinishedError": "batchframe.errors",
     "NotFoundError": "batchframe.errors",
@@ -47,6 +49,7 @@ _EXPORTS: dict[str, str] = {
     "ResultPage": "batchframe.models",
     "RetryPolicy": "batchframe._config",
     "ServerError": "batchframe.errors",
+    "Token": "batchframe.models",
     "UnexpectedResponseError": "batchframe.errors",
     "UnprocessableError": "batchframe.errors",
     "UploadError": "batchframe.errors",
@@ -94,9 +97,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         BatchPage,
         BatchResult,
         BatchState,
+        FileObject,
+        LanguageModel,
         RequestMetadata,
         RequestPage,
         ResultPage,
+        Token,
     )
     from batchframe.server.runner import serve
 

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
+import pathlib
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -35,9 +38,12 @@ from batchframe.models import (
     Batch,
     BatchPage,
     BatchResult,
+    FileObject,
+    LanguageModel,
     RequestMetadata,
     RequestPage,
     ResultPage,
+    Token,
 )
 
 __all__ = ["Client", "check_api_key", "is_loopback_url"]
@@ -185,18 +191,28 @@ class Client:
 
     # -- the seven endpoints ---------------------------------------------------------------
 
-    def create_batch(self, name: str) -> Batch:
-        """Create an empty batch (``POST /batches``).
+    def create_batch(self, name: str, input_file_id: str | None = None) -> Batch:
+        """Create a batch (``POST /batches``): empty, or sealed and filled from an uploaded
+        JSONL file when ``input_file_id`` is given (see :meth:`upload_file`).
 
         Creating is not idempotent, so if the reply is lost after the request may have reached
-        the server, the retry first looks for a batch of this name with no requests yet and
+        the server, the retry first looks for a batch of this name with no requests yet (for a
+        file batch: of this name and input file, whose requests the server adds itself) and
         adopts it instead of creating a second one.
         """
-        body = orjson.dumps({"name": name})
+        fields: dict[str, str] = {"name": name}
+        if input_file_id is not None:
+            fields["input_file_id"] = input_file_id
+        body = orjson.dumps(fields)
 
         def recover() -> Batch | None:
             for batch in self.list_batches(limit=20).batches:
-                if batch.name == name and batch.num_requests == 0 and not batch.is_cancelled:
+                if (
+                    batch.name == name
+                    and batch.input_file_id == input_file_id
+                    and (batch.num_requests == 0 or input_file_id is not None)
+                    and not batch.is_cancelled
+                ):
                     return batch
             return None
 
@@ -272,6 +288,59 @@ class Client:
         assert isinstance(response, httpx.Response)
         return self._parse(Batch, response)
 
+    # -- the file flow, the tokenizer and the model list ------------------------------------
+
+    def upload_file(
+        self, file: str | os.PathLike[str] | bytes | BinaryIO, filename: str | None = None
+    ) -> FileObject:
+        """Upload a file (``POST /files``, multipart), e.g. the JSONL input of a file batch.
+
+        ``file`` is a path, the content as bytes, or a binary file object; ``filename``
+        defaults to the path's name (``"batch.jsonl"`` for bytes). Each JSONL line is
+        ``{"custom_id", "method": "POST", "url": "/v1/chat/completions", "body": {...}}``.
+        Then ``create_batch(name, input_file_id=uploaded.id)``.
+
+        >>> uploaded = client.upload_file("requests.jsonl")     # doctest: +SKIP
+        >>> client.create_batch("from-file", input_file_id=uploaded.id)  # doctest: +SKIP
+        """
+        if isinstance(file, bytes | bytearray | memoryview):
+            content, name = bytes(file), filename or "batch.jsonl"
+        elif isinstance(file, str | os.PathLike):
+            path = pathlib.Path(file)
+            content, name = path.read_bytes(), filename or path.name
+        else:
+            content = file.read()
+            name = filename or pathlib.Path(str(getattr(file, "name", "batch.jsonl"))).name
+        boundary = f"batchframe-{uuid.uuid4().hex}"
+        body = _multipart(boundary, name, content)
+        # A retried upload after a lost reply may leave a second, unused file: nothing refers
+        # to it, so retrying is safe.
+        response = self._request(
+            "POST",
+            "/files",
+            content=body,
+            content_type=f"multipart/form-data; boundary={boundary}",
+        )
+        assert isinstance(response, httpx.Response)
+        return self._parse(FileObject, response)
+
+    def tokenize_text(self, text: str, model: str) -> list[Token]:
+        """The server's tokens of ``text`` for ``model`` (``POST /tokenize-text``).
+
+        >>> [t.string_token for t in client.tokenize_text("Hello world", "grok-4.3")]  # doctest: +SKIP
+        ['Hello', ' world']
+        """
+        body = orjson.dumps({"text": text, "model": model})
+        response = self._request("POST", "/tokenize-text", content=body)
+        assert isinstance(response, httpx.Response)
+        tokens = orjson.loads(response.content).get("token_ids") or []
+        return [Token.model_validate(t) for t in tokens]
+
+    def list_language_models(self) -> list[LanguageModel]:
+        """The server's language models with their prices (``GET /language-models``)."""
+        models = orjson.loads(self._get_raw("/language-models")).get("models") or []
+        return [LanguageModel.model_validate(m) for m in models]
+
     # -- raw pages for the columnar fast paths --------------------------------------------
 
     def fetch_batch(self, batch_id: str) -> bytes:
@@ -322,13 +391,15 @@ class Client:
         content: bytes | None = None,
         recover: Callable[[], Batch | None] | None = None,
         empty_ok: bool = False,
+        content_type: str = "application/json",
     ) -> httpx.Response | Batch:
         """Send one call with retries; a 2xx with a JSON body (or ``recover``'s Batch) comes back.
 
         Whatever is raised, and everything chained to it, has the key scrubbed first.
         """
+        headers = {"Content-Type": content_type} if content is not None else None
         try:
-            return self._send(method, path, params, content, recover, empty_ok)
+            return self._send(method, path, params, content, headers, recover, empty_ok)
         except BaseException as exc:
             scrub_exception(exc, self._api_key)
             raise
@@ -339,10 +410,10 @@ class Client:
         path: str,
         params: dict[str, Any] | None,
         content: bytes | None,
+        headers: dict[str, str] | None,
         recover: Callable[[], Batch | None] | None,
         empty_ok: bool,
     ) -> httpx.Response | Batch:
-        headers = {"Content-Type": "application/json"} if content is not None else None
         ambiguous = False
         attempt = 0
         while True:
@@ -407,6 +478,22 @@ def _seg(batch_id: str) -> str:
     segment = quote(batch_id, safe="")
     # "." and ".." would be resolved away as dot-segments by URL handling; spell them out.
     return segment.replace(".", "%2E") if set(segment) == {"."} else segment
+
+
+def _multipart(boundary: str, filename: str, content: bytes) -> bytes:
+    """A ``multipart/form-data`` body with one ``file`` part (and ``purpose=batch``)."""
+    quoted = filename.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "").replace("\n", "")
+    return b"".join(
+        (
+            f"--{boundary}\r\n"
+            'Content-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n'
+            f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="file"; filename="{quoted}"\r\n'
+            "Content-Type: application/jsonl\r\n\r\n".encode(),
+            content,
+            f"\r\n--{boundary}--\r\n".encode(),
+        )
+    )
 
 
 def _page_params(limit: int | None, token: str | None) -> dict[str, Any]:

@@ -21,10 +21,13 @@ __all__ = [
     "BatchPage",
     "BatchResult",
     "BatchState",
+    "FileObject",
+    "LanguageModel",
     "RequestMetadata",
     "RequestPage",
     "RequestState",
     "ResultPage",
+    "Token",
     "error_text",
     "parse_time",
 ]
@@ -272,3 +275,74 @@ class ResultPage(_Page):
     """A page of ``GET /v1/batches/{id}/results``."""
 
     results: list[BatchResult] = Field(default_factory=list)
+
+
+# -- the file flow, the tokenizer and the model list ------------------------------------------------
+
+
+class FileObject(_Wire):
+    """An uploaded file (``POST /v1/files``), e.g. the JSONL input of a file-based batch.
+
+    Times are Unix seconds, as the Files API sends them.
+
+    >>> FileObject(id="file_1", bytes=12, created_at=1762345678, filename="in.jsonl").bytes
+    12
+    """
+
+    id: str
+    object: str = "file"
+    bytes: int = 0
+    created_at: int | None = None
+    expires_at: int | None = None
+    filename: str = ""
+    purpose: str = ""
+
+
+class Token(_Wire):
+    """One token from ``POST /v1/tokenize-text``; ``token_bytes`` arrives as a list of ints.
+
+    >>> Token(token_id=7, string_token="hi", token_bytes=[104, 105]).token_bytes
+    b'hi'
+    """
+
+    token_id: int
+    string_token: str = ""
+    token_bytes: bytes = b""
+
+    @field_validator("token_bytes", mode="before")
+    @classmethod
+    def _bytes(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return bytes(value)
+        return value
+
+
+class LanguageModel(_Wire):
+    """A model of ``GET /v1/language-models`` with its prices.
+
+    Prices are integers in 1/100 US cents per million tokens, as xAI sends them (12500 is
+    $1.25 per 1M tokens); :meth:`usd_per_token` converts.
+
+    >>> m = LanguageModel(id="grok-4.3", prompt_text_token_price=12500)
+    >>> m.usd_per_token(m.prompt_text_token_price)
+    1.25e-06
+    """
+
+    id: str
+    created: int | None = None
+    object: str = "model"
+    owned_by: str | None = None
+    version: str | None = None
+    input_modalities: list[str] = Field(default_factory=list)
+    output_modalities: list[str] = Field(default_factory=list)
+    prompt_text_token_price: int = 0
+    cached_prompt_text_token_price: int = 0
+    prompt_image_token_price: int = 0
+    completion_text_token_price: int = 0
+    search_price: int = 0
+    aliases: list[str] = Field(default_factory=list)
+
+    @staticmethod
+    def usd_per_token(price: int) -> float:
+        """A price field (1/100 US cents per 1M tokens) in US dollars per token."""
+        return price * 1e-10

@@ -77,6 +77,26 @@ __all__ = ["serve"]
     help="How times are written.",
 )
 @click.option("--seed", type=int, default=None, help="Seed for faults and failures.")
+@click.option(
+    "--grpc-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Also serve the gRPC API (xai-sdk) on this port; 0 picks a free one. Needs batchframe[grpc].",
+)
+@click.option(
+    "--models",
+    default=None,
+    help="Batch-enabled models, comma-separated (others get 400). Default: grok-4.3, "
+    "grok-4.20-0309-reasoning, grok-4.20-0309-non-reasoning, grok-4.20-multi-agent-0309, "
+    "grok-imagine-image, grok-imagine-image-quality, grok-imagine-video.",
+)
+@click.option(
+    "--max-file-mb",
+    default=200.0,
+    type=float,
+    show_default=True,
+    help="Largest JSONL file POST /v1/files takes, in MB (413 past it).",
+)
 def serve(
     host: str,
     port: int,
@@ -92,6 +112,9 @@ def serve(
     max_body_mb: float,
     time_format: str,
     seed: int | None,
+    grpc_port: int | None,
+    models: str | None,
+    max_file_mb: float,
 ) -> None:
     """Run the local batch server (the xAI Batch REST API, offline).
 
@@ -99,8 +122,10 @@ def serve(
     Example:
       batchframe serve --port 8000 --db batches.sqlite --speed 500
       export XAI_BASE_URL=http://127.0.0.1:8000/v1 XAI_API_KEY=local-key
+      batchframe serve --port 8000 --grpc-port 50051   # xai_sdk.Client(api_host="localhost:50051")
     """
-    from batchframe.server.config import ServerConfig, load_keys
+    from batchframe.server.config import ServerConfig, load_keys, parse_models
+    from batchframe.server.prices import DEFAULT_MODELS
     from batchframe.server.runner import run_forever
 
     try:
@@ -117,9 +142,18 @@ def serve(
             max_body_mb=max_body_mb,
             time_format="rfc3339" if time_format == "rfc3339" else "date",
             seed=seed,
+            grpc_port=grpc_port,
+            models=parse_models(models) if models is not None else DEFAULT_MODELS,
+            max_file_mb=max_file_mb,
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"batchframe local batch server on http://{shown}:{port}/v1", err=True)
-    run_forever(host, port, config)
+
+    def announce(address: str) -> None:
+        click.echo(
+            f"gRPC API (xai-sdk) on {address}: xai_sdk.Client(api_host={address!r})", err=True
+        )
+
+    run_forever(host, port, config, on_grpc=announce)

@@ -1,4 +1,5 @@
-"""The local batch server: the xAI Batch REST API over SQLite, with a simulated model.
+"""The local batch server: the xAI Batch API (REST, and gRPC for xai-sdk) over SQLite, with a
+simulated model.
 
 >>> from batchframe.server import BatchServer, ServerConfig, serve
 """

@@ -36,8 +36,17 @@ from batchframe.server.errors import (
     Unavailable,
 )
 from batchframe.server.faults import Faults, RollingLimit
+from batchframe.server.file_ingest import FileIngest
+from batchframe.server.files import FileRoutes, RawContent
 from batchframe.server.openapi import OPENAPI_JSON
-from batchframe.server.routes import BATCH_ID_RE, Routes, check_json_type, parse_query, read_json
+from batchframe.server.other_routes import other_route
+from batchframe.server.routes import (
+    Routes,
+    check_json_type,
+    parse_query,
+    read_json,
+)
+from batchframe.server.service import BATCH_ID_RE, BatchService
 from batchframe.server.store import Store
 
 __all__ = ["BatchServer", "DroppedConnection"]
@@ -51,7 +60,11 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 _JSON = ("content-type", "application/json")
 _API_HEADERS = [_JSON, ("x-zero-data-retention", "false"), ("x-data-retention", "general")]
+_RAW_HEADERS = [("content-type", "application/octet-stream"), *_API_HEADERS[1:]]
 _PREFIX = "/v1/batches"
+_FILES = "/v1/files"
+# A multipart upload carries its file plus a few headers and form fields.
+_MULTIPART_SLACK = 1024 * 1024
 _DRAIN_BYTES = 256 * 1024 * 1024
 
 
@@ -72,7 +85,15 @@ class BatchServer:
         self.config = config
         self.faults = Faults.from_config(config)
         self.store = Store(config.db)
-        self.routes = Routes(self.store, config.time_format)
+        self.ingest = FileIngest(
+            self.store,
+            lambda: self.service.admitted,
+            on_requests=lambda: self.engine.notify(),
+            max_lines=config.max_file_lines,
+        )
+        self.service = BatchService(self.store, config.models, on_file_batch=self.ingest.notify)
+        self.routes = Routes(self.service, config.time_format)
+        self.files = FileRoutes(self.store, config.max_file_bytes)
         self.engine = Engine(
             self.store,
             speed=config.speed,
@@ -84,9 +105,11 @@ class BatchServer:
         if paused:
             self.engine.pause()
         self.engine.start()
+        self.ingest.start()
 
     def close(self) -> None:
         """Stop the engine and close the database."""
+        self.ingest.stop()
         self.engine.stop()
         self.store.close()
 
@@ -119,13 +142,13 @@ class BatchServer:
                 raise Internal("Injected server error (http_error_rate)")
             if error == 503:
                 raise Unavailable("Injected unavailability (http_error_rate)")
-            if len(body) > self.faults.max_body_mb * 1024 * 1024:
-                raise PayloadTooLarge(f"Request body is larger than {self.faults.max_body_mb} MB")
-            team = self._authenticate(headers)
+            if len(body) > self.body_limit(method, raw_path):
+                raise PayloadTooLarge(self._too_large(method, raw_path))
+            team = self.authenticate(headers)
             status, out = self._route(
                 team, method, raw_path, parse_query(query_string), headers, body
             )
-            return status, list(_API_HEADERS), out
+            return status, list(_RAW_HEADERS if isinstance(out, RawContent) else _API_HEADERS), out
         except ServerProblem as problem:
             return self._problem(problem)
         except Exception:
@@ -138,7 +161,19 @@ class BatchServer:
         body = orjson.dumps({"code": problem.code, "error": problem.message})
         return problem.status, [*_API_HEADERS, *problem.headers], body
 
-    def _authenticate(self, headers: Mapping[str, str]) -> str:
+    def body_limit(self, method: str, path: str) -> int:
+        """The largest body a call may carry: ``max_body_mb``, or ``max_file_mb`` for uploads."""
+        if method == "POST" and path == _FILES:
+            return self.config.max_file_bytes + _MULTIPART_SLACK
+        return int(self.faults.max_body_mb * 1024 * 1024)
+
+    def _too_large(self, method: str, path: str) -> str:
+        if method == "POST" and path == _FILES:
+            return f"File is larger than {self.config.max_file_mb:g} MB"
+        return f"Request body is larger than {self.faults.max_body_mb:g} MB"
+
+    def authenticate(self, headers: Mapping[str, str]) -> str:
+        """The team of the call's ``authorization`` header (401 missing, 400 unknown key)."""
         value = headers.get("authorization", "")
         scheme, _, key = value.partition(" ")
         key = key.strip()
@@ -169,11 +204,13 @@ class BatchServer:
         body: bytes,
     ) -> tuple[int, bytes]:
         now = time.time()
+        if not path.startswith(_PREFIX):
+            return other_route(self, team, method, path, query, headers, body, now)
         if path == _PREFIX:
             if method == "GET":
                 return 200, self.routes.list_batches(team, query)
             if method == "POST":
-                self._limit(team, "create", self.faults.creates_per_second, 1.0)
+                self.limit(team, "create")
                 return 200, self.routes.create_batch(team, read_json(body, headers), now)
             raise MethodNotAllowed("Method not allowed", headers=[("allow", "GET, POST")])
         if not path.startswith(_PREFIX + "/"):
@@ -214,13 +251,21 @@ class BatchServer:
             return 200, routes.list_requests(team, batch_id, query)
         if action == "requests" and method == "POST":
             routes.store.require_batch(team, batch_id)
-            self._limit(team, "add", self.faults.add_calls_per_30s, 30.0)
+            self.limit(team, "add")
             check_json_type(body, headers)
             if routes.add_requests(team, batch_id, body, now):
                 self.engine.notify()
             return 200, b"{}"
         allowed = {"": "GET", ":cancel": "POST", "results": "GET", "requests": "GET, POST"}[action]
         raise MethodNotAllowed("Method not allowed", headers=[("allow", allowed)])
+
+    def limit(self, team: str, what: str) -> None:
+        """Count one batch creation (``"create"``) or add call (``"add"``) against its budget;
+        429 with ``Retry-After`` past it. Shared by the REST and gRPC fronts."""
+        if what == "create":
+            self._limit(team, what, self.faults.creates_per_second, 1.0)
+        else:
+            self._limit(team, what, self.faults.add_calls_per_30s, 30.0)
 
     def _limit(self, team: str, what: str, limit: float | None, window: float) -> None:
         if not limit:
@@ -273,11 +318,11 @@ class BatchServer:
         raw = scope.get("raw_path") or scope["path"].encode("utf-8")
         raw_path = raw.partition(b"?")[0].decode("latin-1")
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        limit = int(self.faults.max_body_mb * 1024 * 1024)
+        limit = self.body_limit(scope["method"], raw_path)
         body, complete = await _read_body(receive, headers, limit)
         if body is None:
             status, out_headers, out = self._problem(
-                PayloadTooLarge(f"Request body is larger than {self.faults.max_body_mb:g} MB")
+                PayloadTooLarge(self._too_large(scope["method"], raw_path))
             )
             closing = [] if complete else [("connection", "close")]
             await _reply(send, status, [*out_headers, *closing], out)

@@ -6,7 +6,9 @@ import pathlib
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["DEFAULT_TEAM", "ServerConfig", "load_keys"]
+from batchframe.server.prices import DEFAULT_MODELS
+
+__all__ = ["DEFAULT_TEAM", "ServerConfig", "load_keys", "parse_models"]
 
 #: The team every key belongs to when no keys file is given.
 DEFAULT_TEAM = "default"
@@ -37,6 +39,14 @@ class ServerConfig:
     max_body_mb: float = 25.0
     time_format: Literal["date", "rfc3339"] = "date"
     seed: int | None = None
+    # -- issue 11: the gRPC front, the admitted models, the file flow's limits --------------
+    #: serve ``xai_api.BatchMgmt`` (and the tokenizer and model list) over gRPC on this port
+    #: (0 = a free one; None = no gRPC front). Needs the ``batchframe[grpc]`` extra.
+    grpc_port: int | None = None
+    #: the batch-enabled models; any other model fails the add call with 400
+    models: tuple[str, ...] = DEFAULT_MODELS
+    max_file_mb: float = 200.0
+    max_file_lines: int = 50_000
 
     def __post_init__(self) -> None:
         for name in ("fail_rate", "http_error_rate", "drop_rate"):
@@ -47,10 +57,33 @@ class ServerConfig:
             raise ValueError("speed and latency must be >= 0 and max_body_mb > 0")
         if self.time_format not in ("date", "rfc3339"):
             raise ValueError(f"time_format must be 'date' or 'rfc3339', got {self.time_format!r}")
+        if isinstance(self.models, str):  # "a,b,c" as on the command line
+            object.__setattr__(self, "models", parse_models(self.models))
+        elif not isinstance(self.models, tuple):
+            object.__setattr__(self, "models", tuple(self.models))
+        if not self.models or not all(isinstance(m, str) and m.strip() for m in self.models):
+            raise ValueError("models must be a non-empty list of model names")
+        if self.grpc_port is not None and not 0 <= self.grpc_port <= 65535:
+            raise ValueError(f"grpc_port must be between 0 and 65535, got {self.grpc_port!r}")
+        if self.max_file_mb <= 0 or self.max_file_lines < 1:
+            raise ValueError("max_file_mb must be > 0 and max_file_lines >= 1")
 
     @property
     def max_body_bytes(self) -> int:
         return int(self.max_body_mb * 1024 * 1024)
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
+
+
+def parse_models(text: str) -> tuple[str, ...]:
+    """``--models`` text: comma-separated names, blanks dropped.
+
+    >>> parse_models("grok-4.3, grok-imagine-image,")
+    ('grok-4.3', 'grok-imagine-image')
+    """
+    return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 def load_keys(path: str | pathlib.Path) -> dict[str, str]:

@@ -3,8 +3,13 @@
 - ``chat_get_completion`` and ``responses`` both come back as ``chat_get_completion``
   (a ``chat.completion`` object), as on xAI. The content is the text of the last user message,
   verbatim; with a ``json_schema`` response format it is a JSON instance of the schema.
-- usage counts about 4 characters a token; ``cost_in_usd_ticks`` (1 tick = 1e-10 USD) comes from
-  :data:`PRICES`, which are SIMULATED prices, not xAI's.
+- usage is counted with the simulated tokenizer (:mod:`batchframe.server.tokenizer`, the one
+  ``/v1/tokenize-text`` serves): ``prompt_tokens`` is the sum over the messages (system included)
+  of the tokens of each message's text, at least 1; ``completion_tokens`` the tokens of the
+  answer. ``cost_in_usd_ticks`` (1 tick = 1e-10 USD) comes from the SIMULATED price table in
+  :mod:`batchframe.server.prices`, batch discount applied.
+- the media kinds (``image_generation``, ``image_edit``, ``video_generation``,
+  ``video_extension``) get deterministic placeholder URLs (:mod:`batchframe.server.media`).
 - Request errors the real API reports at run time fail the request with an error string.
 
 >>> ok, item = simulate("r1", "chat_get_completion",
@@ -22,36 +27,18 @@ from typing import Any
 
 import orjson
 
+from batchframe.server.media import MEDIA_KINDS, RequestFailed, simulate_media
+from batchframe.server.prices import price_of, text_cost_ticks
 from batchframe.server.schema_instance import instance_for
+from batchframe.server.tokenizer import count_tokens, truncate
 
-__all__ = ["DEFAULT_PRICE", "PRICES", "SUPPORTED_KINDS", "TEXT_KINDS", "simulate"]
+__all__ = ["SUPPORTED_KINDS", "TEXT_KINDS", "RequestFailed", "simulate"]
 
 TEXT_KINDS = ("chat_get_completion", "responses")
-SUPPORTED_KINDS = (
-    *TEXT_KINDS,
-    "image_generation",
-    "image_edit",
-    "video_generation",
-    "video_extension",
-)
+SUPPORTED_KINDS = (*TEXT_KINDS, *MEDIA_KINDS)
 
-#: SIMULATED prices in USD per million tokens: (input, output incl. reasoning). Not xAI's prices.
-PRICES: dict[str, tuple[float, float]] = {
-    "grok-4.3": (1.00, 4.00),
-    "grok-4.20-0309-reasoning": (2.00, 8.00),
-    "grok-4.20-0309-non-reasoning": (2.00, 8.00),
-    "grok-4.20-multi-agent-0309": (3.00, 12.00),
-    "grok-4": (3.00, 15.00),
-    "grok-3-mini": (0.30, 0.50),
-}
-#: The simulated price of any model not in :data:`PRICES`.
-DEFAULT_PRICE = (1.00, 4.00)
 _REASONING_TOKENS = {"none": 0, "low": 24, "medium": 48, "high": 96}
 _FINGERPRINT = "fp_batchframe_local"
-
-
-class RequestFailed(Exception):
-    """The request fails at run time with this message as its result error."""
 
 
 def simulate(
@@ -65,13 +52,16 @@ def simulate(
 ) -> tuple[bool, bytes]:
     """Run one request; return (succeeded, the result item as JSON bytes)."""
     try:
-        if kind not in TEXT_KINDS:
+        if kind not in SUPPORTED_KINDS:
             raise RequestFailed(f"Request kind {kind} is not supported by the local batch server")
         if not isinstance(body, dict):
             raise RequestFailed("The request body could not be read as a JSON object")
         if fail_rate > 0 and (rng or random).random() < fail_rate:
             raise RequestFailed("Simulated failure (fail_rate): the model could not complete")
-        return True, _complete(rid, kind, body, rng, time.time() if now is None else now)
+        now = time.time() if now is None else now
+        if kind in MEDIA_KINDS:
+            return True, simulate_media(rid, kind, body, now)
+        return True, _complete(rid, kind, body, rng, now)
     except RequestFailed as exc:
         return False, _error_item(rid, str(exc))
     except Exception as exc:  # a body shape the simulation does not understand
@@ -105,19 +95,17 @@ def _complete(
     model = model if isinstance(model, str) else ""
     limit = _max_tokens(body)
     _check_temperature(body.get("temperature"))
-    prompt_chars, user_text = _read_prompt(kind, body)
+    prompt_tokens, user_text, user_tokens = _read_prompt(kind, body)
     content = _answer(body, user_text)
     finish = b"stop"
-    if limit is not None and (len(content) + 3) // 4 > limit:
-        content, finish = content[: limit * 4], b"length"
-    prompt_tokens = max(1, (prompt_chars + 3) // 4)
-    completion_tokens = (len(content) + 3) // 4
+    # The plain answer is the last user message: its tokens are counted already.
+    completion_tokens = user_tokens if content is user_text else count_tokens(content)
+    if limit is not None and completion_tokens > limit:
+        content, completion_tokens, finish = truncate(content, limit), limit, b"length"
     effort = body.get("reasoning_effort")
     reasoning = _REASONING_TOKENS.get(effort, 32) if isinstance(effort, str) else 0
-    price_in, price_out = PRICES.get(model, DEFAULT_PRICE)
-    # USD per million tokens -> ticks (1e-10 USD) per token is price * 1e4.
-    ticks = round(
-        prompt_tokens * price_in * 1e4 + (completion_tokens + reasoning) * price_out * 1e4
+    ticks = text_cost_ticks(
+        price_of(model), prompt_tokens=prompt_tokens, output_tokens=completion_tokens + reasoning
     )
     dumps = orjson.dumps
     return _SUCCESS % (
@@ -170,25 +158,29 @@ def _text_of(content: Any) -> str:
     return ""
 
 
-def _read_prompt(kind: str, body: dict[str, Any]) -> tuple[int, str]:
-    """(characters in all messages, text of the last user message)."""
+def _read_prompt(kind: str, body: dict[str, Any]) -> tuple[int, str, int]:
+    """(prompt tokens: the sum over messages of each one's text tokens, at least 1; the text of
+    the last user message; its tokens). A ``responses`` body's ``instructions`` count as a
+    system message."""
     if kind == "responses":
         raw = body.get("input")
         messages = [{"role": "user", "content": raw}] if isinstance(raw, str) else raw
-        extra = len(body["instructions"]) if isinstance(body.get("instructions"), str) else 0
+        instructions = body.get("instructions")
+        tokens = count_tokens(instructions) if isinstance(instructions, str) else 0
     else:
-        messages, extra = body.get("messages"), 0
+        messages, tokens = body.get("messages"), 0
     if not isinstance(messages, list):
         raise RequestFailed("messages must be a list of messages")
-    chars, last_user = extra, ""
+    last_user, last_tokens = "", 0
     for message in messages:
         if not isinstance(message, dict):
             continue
         text = _text_of(message.get("content"))
-        chars += len(text)
+        count = count_tokens(text)
+        tokens += count
         if message.get("role", "user") == "user":
-            last_user = text
-    return chars, last_user
+            last_user, last_tokens = text, count
+    return max(1, tokens), last_user, last_tokens
 
 
 def _answer(body: dict[str, Any], user_text: str) -> str:

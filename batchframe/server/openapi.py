@@ -1,4 +1,5 @@
-"""The hand-written OpenAPI 3.0 document of the seven batch routes (served at /openapi.json)."""
+"""The hand-written OpenAPI 3.0 document of the REST routes (served at /openapi.json): the seven
+batch routes, the file flow, the tokenizer and the model list."""
 
 from __future__ import annotations
 
@@ -37,6 +38,9 @@ _PAGING = [
     {"name": "pagination_token", "in": "query", "schema": {"type": "string"}},
 ]
 _COMMON = ("400", "401", "404", "500", "503")
+_FILE_ID = {"name": "file_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_MODEL_ID = {"name": "model_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_PRICE = {"type": "integer", "description": "1/100 US cents per million tokens (SIMULATED)"}
 
 _SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -64,12 +68,102 @@ _SCHEMAS: dict[str, Any] = {
             "cancel_time": _NULLABLE_STR,
             "cancel_by_xai_message": _NULLABLE_STR,
             "state": _ref("BatchState"),
+            "input_file_id": {"type": "string", "description": "only on file-based batches"},
         },
     },
     "CreateBatch": {
         "type": "object",
         "required": ["name"],
-        "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 1024}},
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 1024},
+            "input_file_id": {"type": "string", "nullable": True},
+        },
+    },
+    "FileObject": {
+        "type": "object",
+        "required": ["id", "object", "bytes", "created_at", "filename", "purpose"],
+        "properties": {
+            "id": {"type": "string"},
+            "object": {"type": "string"},
+            "bytes": {"type": "integer", "minimum": 0},
+            "created_at": {"type": "integer"},
+            "expires_at": {"type": "integer", "nullable": True},
+            "filename": {"type": "string"},
+            "purpose": {"type": "string"},
+        },
+    },
+    "FilePage": {
+        "type": "object",
+        "required": ["data", "pagination_token"],
+        "properties": {
+            "data": {"type": "array", "items": _ref("FileObject")},
+            "pagination_token": _NULLABLE_STR,
+        },
+    },
+    "FileDeleted": {
+        "type": "object",
+        "required": ["id", "object", "deleted"],
+        "properties": {
+            "id": {"type": "string"},
+            "object": {"type": "string"},
+            "deleted": {"type": "boolean"},
+        },
+    },
+    "Upload": {
+        "type": "object",
+        "required": ["file"],
+        "properties": {
+            "file": {"type": "string", "format": "binary"},
+            "purpose": {"type": "string"},
+            "expires_after[seconds]": {"type": "integer", "minimum": 3600, "maximum": 2592000},
+        },
+    },
+    "TokenizeText": {
+        "type": "object",
+        "required": ["text", "model"],
+        "properties": {"text": {"type": "string"}, "model": {"type": "string"}},
+    },
+    "Tokens": {
+        "type": "object",
+        "required": ["token_ids"],
+        "properties": {
+            "token_ids": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["token_id", "string_token", "token_bytes"],
+                    "properties": {
+                        "token_id": {"type": "integer"},
+                        "string_token": {"type": "string"},
+                        "token_bytes": {"type": "array", "items": {"type": "integer"}},
+                    },
+                },
+            }
+        },
+    },
+    "LanguageModel": {
+        "type": "object",
+        "required": ["id", "object", "created", "owned_by"],
+        "properties": {
+            "id": {"type": "string"},
+            "object": {"type": "string"},
+            "created": {"type": "integer"},
+            "owned_by": {"type": "string"},
+            "version": {"type": "string"},
+            "input_modalities": {"type": "array", "items": {"type": "string"}},
+            "output_modalities": {"type": "array", "items": {"type": "string"}},
+            "prompt_text_token_price": _PRICE,
+            "cached_prompt_text_token_price": _PRICE,
+            "prompt_image_token_price": _PRICE,
+            "completion_text_token_price": _PRICE,
+            "search_price": {"type": "integer"},
+            "aliases": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "LanguageModels": {
+        "type": "object",
+        "required": ["models"],
+        "properties": {"models": {"type": "array", "items": _ref("LanguageModel")}},
     },
     "BatchRequestItem": {
         "type": "object",
@@ -214,6 +308,70 @@ OPENAPI: dict[str, Any] = {
                 "operationId": "list_results",
                 "parameters": [_BATCH_ID, *_PAGING],
                 "responses": _responses(_ref("ResultPage"), *_COMMON),
+            }
+        },
+        "/v1/files": {
+            "post": {
+                "operationId": "upload_file",
+                "requestBody": {
+                    "required": True,
+                    "content": {"multipart/form-data": {"schema": _ref("Upload")}},
+                },
+                "responses": _responses(_ref("FileObject"), *_COMMON, "413", "415"),
+            },
+            "get": {
+                "operationId": "list_files",
+                "parameters": _PAGING,
+                "responses": _responses(_ref("FilePage"), *_COMMON),
+            },
+        },
+        "/v1/files/{file_id}": {
+            "get": {
+                "operationId": "get_file",
+                "parameters": [_FILE_ID],
+                "responses": _responses(_ref("FileObject"), *_COMMON),
+            },
+            "delete": {
+                "operationId": "delete_file",
+                "parameters": [_FILE_ID],
+                "responses": _responses(_ref("FileDeleted"), *_COMMON),
+            },
+        },
+        "/v1/files/{file_id}/content": {
+            "get": {
+                "operationId": "file_content",
+                "parameters": [_FILE_ID],
+                "responses": {
+                    "200": {
+                        "description": "The file's bytes",
+                        "content": {
+                            "application/octet-stream": {
+                                "schema": {"type": "string", "format": "binary"}
+                            }
+                        },
+                    },
+                    **{c: {"$ref": "#/components/responses/Error"} for c in _COMMON},
+                },
+            }
+        },
+        "/v1/tokenize-text": {
+            "post": {
+                "operationId": "tokenize_text",
+                "requestBody": {"required": True, **_json(_ref("TokenizeText"))},
+                "responses": _responses(_ref("Tokens"), *_COMMON, "415", "422"),
+            }
+        },
+        "/v1/language-models": {
+            "get": {
+                "operationId": "list_language_models",
+                "responses": _responses(_ref("LanguageModels"), *_COMMON),
+            }
+        },
+        "/v1/language-models/{model_id}": {
+            "get": {
+                "operationId": "get_language_model",
+                "parameters": [_MODEL_ID],
+                "responses": _responses(_ref("LanguageModel"), *_COMMON),
             }
         },
     },

@@ -1,15 +1,15 @@
-"""Thin route handlers: parse and validate the call, ask the store, serialise with orjson.
+"""Thin REST handlers: parse the call, ask :class:`~batchframe.server.service.BatchService`,
+serialise with orjson.
 
-Everything here is I/O-free apart from the store; problems are raised as
-:mod:`batchframe.server.errors` classes and turned into the error envelope by the app.
+Everything here is I/O-free apart from the service; problems are raised as
+:mod:`batchframe.server.errors` classes and turned into the error envelope by the app. Query
+parameters the reference does not define (``status``, ``order``, ...) are ignored, as api.x.ai
+is not known to reject them.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -18,58 +18,38 @@ import orjson
 
 from batchframe.server.admission import parse_add_body
 from batchframe.server.errors import InvalidArgument, Unprocessable, UnsupportedMediaType
-from batchframe.server.model import SUPPORTED_KINDS
-from batchframe.server.store import STATE_NAMES, BatchRow, Store
+from batchframe.server.prices import language_model_json
+from batchframe.server.service import (
+    BATCH_ID_RE,
+    ENDPOINTS,
+    MAX_LIMIT,
+    BatchInfo,
+    BatchService,
+    decode_token,
+    encode_token,
+)
+from batchframe.server.store import STATE_NAMES
 
-__all__ = ["ENDPOINTS", "Routes", "decode_token", "encode_token", "parse_limit"]
+__all__ = [
+    "BATCH_ID_RE",
+    "ENDPOINTS",
+    "Routes",
+    "check_json_type",
+    "decode_token",
+    "encode_token",
+    "parse_limit",
+    "parse_query",
+    "read_json",
+]
 
-MAX_NAME = 1024
-MAX_REQUEST_ID = 1024
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
-EXPIRY_SECONDS = 30 * 86400
-ENDPOINTS = {
-    "chat_get_completion": "xai_api.Chat/GetCompletion",
-    "responses": "xai_api.Chat/GetCompletion",
-    "image_generation": "xai_api.Image/GenerateImage",
-    "image_edit": "xai_api.Image/GenerateImage",
-    "video_generation": "xai_api.Video/GenerateVideo",
-    "video_extension": "xai_api.Video/GenerateVideo",
-}
-_KINDS = frozenset(SUPPORTED_KINDS)
 _DESERIALIZE = "Failed to deserialize the JSON body into the target type"
-_MASKED_KEY_ID = "********-****-****-****-************"
-BATCH_ID_RE = re.compile(r"batch_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-def encode_token(prefix: str, key: str) -> str:
-    """An opaque page token: urlsafe base64 of ``prefix:key``.
-
-    >>> decode_token("r", encode_token("r", "id-9"))
-    'id-9'
-    """
-    return base64.urlsafe_b64encode(f"{prefix}:{key}".encode()).decode().rstrip("=")
-
-
-def decode_token(prefix: str, token: str | None) -> str | None:
-    """The key inside a token from :func:`encode_token`; a bad token is a 400."""
-    if not token:
-        return None
-    try:
-        raw = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True)
-        text = raw.decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidArgument("Invalid pagination token") from None
-    if not text.startswith(prefix + ":"):
-        raise InvalidArgument("Invalid pagination token")
-    return text[len(prefix) + 1 :]
-
-
-def parse_limit(query: Mapping[str, str]) -> int:
-    """``limit`` from the query: default 100, an integer in 1..1000 else a 400."""
+def parse_limit(query: Mapping[str, str]) -> int | None:
+    """``limit`` from the query: None when absent, an integer in 1..1000, else a 400."""
     raw = query.get("limit")
     if raw is None or raw == "":
-        return DEFAULT_LIMIT
+        return None
     # Length first: int() of a digit string over 4300 characters raises ValueError (a 500).
     if len(raw) > 9 or not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
         raise InvalidArgument(
@@ -102,11 +82,23 @@ def read_json(body: bytes, headers: Mapping[str, str]) -> Any:
         raise Unprocessable(f"{_DESERIALIZE}: {exc}") from None
 
 
-class Routes:
-    """The seven API routes over a :class:`Store`."""
+def _string_field(body: Any, name: str, *, required: bool = True) -> str | None:
+    if not isinstance(body, dict):
+        raise Unprocessable(f"{_DESERIALIZE}: expected a JSON object")
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise Unprocessable(f"{_DESERIALIZE}: missing or invalid field `{name}` (a string)")
+    return value
 
-    def __init__(self, store: Store, time_format: str = "date") -> None:
-        self.store = store
+
+class Routes:
+    """The REST routes of the batch API, the tokenizer and the model list."""
+
+    def __init__(self, service: BatchService, time_format: str = "date") -> None:
+        self.service = service
+        self.store = service.store
         self._rfc3339 = time_format == "rfc3339"
         self._dates: dict[int, str] = {}
 
@@ -127,15 +119,16 @@ class Routes:
             )
         return text
 
-    def batch_json(self, b: BatchRow) -> dict[str, Any]:
-        return {
+    def batch_json(self, info: BatchInfo) -> dict[str, Any]:
+        b = info.row
+        out: dict[str, Any] = {
             "batch_id": b.batch_id,
             "name": b.name,
             "create_time": self.time(b.create_ts),
-            "expire_time": self.time(b.create_ts + EXPIRY_SECONDS),
+            "expire_time": self.time(info.expire_ts),
             "create_api_key_id": b.key_id,
             "cancel_time": self.time(b.cancel_ts),
-            "cancel_by_xai_message": None,
+            "cancel_by_xai_message": info.cancel_by_xai_message,
             "state": {
                 "num_requests": b.num_requests,
                 "num_pending": b.num_pending,
@@ -144,50 +137,41 @@ class Routes:
                 "num_cancelled": b.num_cancelled,
             },
         }
+        if info.input_file_id is not None:
+            out["input_file_id"] = info.input_file_id
+        return out
 
     def create_batch(self, team: str, body: Any, now: float) -> bytes:
-        if not isinstance(body, dict):
-            raise Unprocessable(f"{_DESERIALIZE}: expected a JSON object")
-        if "name" not in body or not isinstance(body["name"], str):
-            raise Unprocessable(f"{_DESERIALIZE}: missing or invalid field `name` (a string)")
-        name = body["name"]
-        if not name.strip() or len(name) > MAX_NAME or "\x00" in name:
-            raise InvalidArgument(f"Batch name must be 1 to {MAX_NAME} characters, without NUL")
-        if body.get("input_file_id") is not None:
-            raise InvalidArgument("File-based batches are not supported by the local batch server")
-        batch = self.store.create_batch(team, name, key_id=_MASKED_KEY_ID, now=now)
-        return orjson.dumps(self.batch_json(batch))
+        name = _string_field(body, "name")
+        # "" is no file, as over gRPC (where proto3 cannot tell "" from absent).
+        file_id = _string_field(body, "input_file_id", required=False) or None
+        assert name is not None
+        return orjson.dumps(
+            self.batch_json(self.service.create_batch(team, name, file_id, now=now))
+        )
 
     def get_batch(self, team: str, batch_id: str) -> bytes:
-        return orjson.dumps(self.batch_json(self.store.require_batch(team, batch_id)))
+        return orjson.dumps(self.batch_json(self.service.get_batch(team, batch_id)))
 
     def list_batches(self, team: str, query: Mapping[str, str]) -> bytes:
-        limit = parse_limit(query)
-        after = decode_token("b", query.get("pagination_token"))
-        if after is not None and not (after.isascii() and after.isdigit() and len(after) < 19):
-            raise InvalidArgument("Invalid pagination token")  # not a 63-bit position
-        rows = self.store.list_batches(team, limit + 1, int(after) if after else None)
-        token = encode_token("b", str(rows[limit - 1].pk)) if len(rows) > limit else None
+        rows, token = self.service.list_batches(
+            team, parse_limit(query), query.get("pagination_token")
+        )
         return orjson.dumps(
-            {"batches": [self.batch_json(b) for b in rows[:limit]], "pagination_token": token}
+            {"batches": [self.batch_json(b) for b in rows], "pagination_token": token}
         )
 
     def cancel_batch(self, team: str, batch_id: str, now: float) -> bytes:
-        return orjson.dumps(self.batch_json(self.store.cancel_batch(team, batch_id, now=now)))
+        return orjson.dumps(self.batch_json(self.service.cancel_batch(team, batch_id, now=now)))
 
     def add_requests(self, team: str, batch_id: str, body: bytes, now: float) -> int:
         """Admit a raw add-requests body (validated whole, then stored in one transaction)."""
-        items = parse_add_body(body)
-        self.store.require_batch(team, batch_id)
-        # No shortcut for an empty list: the store answers 403 for a cancelled batch.
-        return self.store.add_requests(team, batch_id, items, now=now)
+        return self.service.add_requests(team, batch_id, parse_add_body(body), now=now)
 
     def list_requests(self, team: str, batch_id: str, query: Mapping[str, str]) -> bytes:
-        batch = self.store.require_batch(team, batch_id)
-        limit = parse_limit(query)
-        after = decode_token("r", query.get("pagination_token"))
-        rows = self.store.list_requests(batch.pk, limit + 1, after)
-        token = encode_token("r", rows[limit - 1][0]) if len(rows) > limit else None
+        rows, token = self.service.list_requests(
+            team, batch_id, parse_limit(query), query.get("pagination_token")
+        )
         time = self.time
         meta = [
             {
@@ -198,22 +182,47 @@ class Routes:
                 "create_time": time(created),
                 "finish_time": time(finished),
             }
-            for rid, kind, model, state, created, finished in rows[:limit]
+            for rid, kind, model, state, created, finished in rows
         ]
         return orjson.dumps({"batch_request_metadata": meta, "pagination_token": token})
 
     def list_results(self, team: str, batch_id: str, query: Mapping[str, str]) -> bytes:
-        batch = self.store.require_batch(team, batch_id)
-        limit = parse_limit(query)
-        after = decode_token("r", query.get("pagination_token"))
-        rows = self.store.list_results(batch.pk, limit + 1, after)
-        token = orjson.dumps(encode_token("r", rows[limit - 1][0]) if len(rows) > limit else None)
+        rows, token = self.service.list_results(
+            team, batch_id, parse_limit(query), query.get("pagination_token")
+        )
         return b"".join(
             (
                 b'{"results":[',
-                b",".join(r[1] for r in rows[:limit]),
+                b",".join(r[1] for r in rows),
                 b'],"pagination_token":',
-                token,
+                orjson.dumps(token),
                 b"}",
             )
         )
+
+    # -- the tokenizer and the model list ------------------------------------------------------
+
+    def tokenize_text(self, body: Any) -> bytes:
+        text = _string_field(body, "text")
+        model = _string_field(body, "model")
+        assert text is not None and model is not None
+        tokens = self.service.tokenize(text, model)
+        return orjson.dumps(
+            {
+                "token_ids": [
+                    {
+                        "token_id": t.token_id,
+                        "string_token": t.string_token,
+                        "token_bytes": list(t.token_bytes),
+                    }
+                    for t in tokens
+                ]
+            }
+        )
+
+    def language_models(self) -> bytes:
+        models = [language_model_json(m) for m in self.service.language_models()]
+        return orjson.dumps({"models": models})
+
+    def language_model(self, name: str) -> bytes:
+        return orjson.dumps(language_model_json(self.service.language_model(name)))

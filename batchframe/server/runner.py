@@ -12,6 +12,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import uvicorn
@@ -70,8 +71,23 @@ def _config(db: str, config: ServerConfig | None, options: dict[str, Any]) -> Se
     return dataclasses.replace(config, **options)
 
 
+def _grpc_front(server: BatchServer, host: str) -> Any:
+    """The gRPC front when ``config.grpc_port`` asks for one (imported only then: it needs the
+    ``batchframe[grpc]`` extra), else None."""
+    if server.config.grpc_port is None:
+        return None
+    try:
+        from batchframe.server.grpc_front import GrpcFront
+    except ImportError as exc:
+        raise RuntimeError(
+            "the gRPC front needs grpcio and xai-sdk: pip install 'batchframe[grpc]'"
+        ) from exc
+    return GrpcFront(server, host, server.config.grpc_port)
+
+
 class ServerHandle:
-    """A running server: ``base_url`` (``http://127.0.0.1:PORT/v1``), ``stop()``."""
+    """A running server: ``base_url`` (``http://127.0.0.1:PORT/v1``), ``stop()``; with a gRPC
+    port, ``grpc_address`` (``localhost:PORT``, what ``xai_sdk.Client(api_host=...)`` takes)."""
 
     def __init__(self, server: BatchServer, host: str, port: int) -> None:
         self.server = server
@@ -85,6 +101,13 @@ class ServerHandle:
         self.url = f"http://{shown}:{self.port}"
         self.base_url = f"{self.url}/v1"
         self._uvicorn = _uvicorn(server, host, self.port)
+        try:
+            self._grpc = _grpc_front(server, host)
+        except BaseException:
+            self._sock.close()
+            raise
+        self.grpc_port: int | None = None if self._grpc is None else self._grpc.port
+        self.grpc_address: str | None = None if self._grpc is None else self._grpc.address
         self._thread = threading.Thread(
             target=self._uvicorn.run,
             kwargs={"sockets": [self._sock]},
@@ -93,6 +116,8 @@ class ServerHandle:
         )
 
     def _start(self, timeout: float = 10.0) -> None:
+        if self._grpc is not None:
+            self._grpc.start()
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._uvicorn.started:
@@ -106,6 +131,8 @@ class ServerHandle:
         self._uvicorn.should_exit = True
         if self._thread.is_alive():
             self._thread.join(10.0)
+        if self._grpc is not None:
+            self._grpc.stop()
         self._sock.close()
         self.server.close()
 
@@ -116,7 +143,8 @@ class ServerHandle:
         self.stop()
 
     def __repr__(self) -> str:
-        return f"ServerHandle(base_url={self.base_url!r})"
+        grpc = f", grpc_address={self.grpc_address!r}" if self.grpc_address else ""
+        return f"ServerHandle(base_url={self.base_url!r}{grpc})"
 
 
 def serve(
@@ -125,17 +153,25 @@ def serve(
     *,
     db: str = ":memory:",
     config: ServerConfig | None = None,
+    grpc_port: int | None = None,
+    models: str | Sequence[str] | None = None,
     **options: Any,
 ) -> ServerHandle:
     """Start the local batch server in a daemon thread; return once it accepts connections.
 
-    ``port=0`` picks a free port. ``options`` are :class:`ServerConfig` fields
-    (``speed``, ``fail_rate``, ``keys``, ...).
+    ``port=0`` picks a free port. ``grpc_port`` also serves the gRPC front for ``xai-sdk``
+    (0 = a free port; the handle's ``grpc_address`` is what ``api_host`` takes). ``models`` are
+    the batch-enabled models (default: the reference's, see ``batchframe serve --help``).
+    ``options`` are the other :class:`ServerConfig` fields (``speed``, ``fail_rate``, ``keys``, ...).
 
     >>> with serve(speed=1000) as handle:          # doctest: +SKIP
     ...     print(handle.base_url)
     http://127.0.0.1:54321/v1
     """
+    if grpc_port is not None:
+        options["grpc_port"] = grpc_port
+    if models is not None:
+        options["models"] = models
     server = BatchServer(_config(db, config, options))
     try:
         handle = ServerHandle(server, host, port)
@@ -148,10 +184,23 @@ def serve(
     return handle
 
 
-def run_forever(host: str, port: int, config: ServerConfig) -> None:
-    """Serve in the foreground until Ctrl-C or SIGTERM (used by ``batchframe serve``)."""
+def run_forever(
+    host: str,
+    port: int,
+    config: ServerConfig,
+    on_grpc: Callable[[str], None] = lambda address: None,
+) -> None:
+    """Serve in the foreground until Ctrl-C or SIGTERM (used by ``batchframe serve``);
+    ``on_grpc`` is told the gRPC front's address once it listens."""
     server = BatchServer(config)
+    grpc_front = None
     try:
+        grpc_front = _grpc_front(server, host)
+        if grpc_front is not None:
+            grpc_front.start()
+            on_grpc(grpc_front.address)
         _uvicorn(server, host, port).run(sockets=[_bind(host, port)])
     finally:
+        if grpc_front is not None:
+            grpc_front.stop()
         server.close()

@@ -28,7 +28,7 @@ import orjson
 
 from batchframe.server.errors import NotFound, PermissionDenied, PreconditionFailed
 
-__all__ = ["STATE_NAMES", "BatchRow", "NewRequest", "Pending", "Store"]
+__all__ = ["STATE_NAMES", "BatchRow", "FileRow", "NewFile", "NewRequest", "Pending", "Store"]
 
 PENDING, SUCCEEDED, FAILED, CANCELLED = 1, 2, 3, 4
 STATE_NAMES = {
@@ -339,3 +339,224 @@ class Store:
             ).fetchone()
         names = ("batches", "requests", "pending", "succeeded", "failed", "cancelled")
         return dict(zip(names, (int(v) for v in row), strict=True))
+
+    # -- files and file-based batches (added for issue 11, the file flow and the gRPC front) ---
+    # Additive on purpose: their own tables, created on first use, so the schema above and the
+    # batch/request/result paths are untouched. A file batch is a batch row plus a batch_files
+    # row (its input file, whether the file was parsed, the message of an xAI-side cancel).
+
+    def _files_schema(self) -> None:
+        if not getattr(self, "_files_ready", False):
+            with self.lock:
+                self._conn.executescript(_FILES_SCHEMA)
+            self._files_ready = True
+
+    def add_file(self, team: str, file: NewFile) -> FileRow:
+        """Store an uploaded file (content and metadata) for ``team``."""
+        self._files_schema()
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO files (file_id, team, filename, purpose, bytes, created_at,"
+                " expires_at, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    file.file_id,
+                    team,
+                    file.filename,
+                    file.purpose,
+                    len(file.content),
+                    file.created_at,
+                    file.expires_at,
+                    file.content,
+                ),
+            )
+        row = self.get_file(team, file.file_id)
+        assert row is not None
+        return row
+
+    def get_file(self, team: str, file_id: str) -> FileRow | None:
+        self._files_schema()
+        with self.lock:
+            row = self._conn.execute(
+                f"SELECT {_FILE_COLUMNS} FROM files WHERE file_id = ? AND team = ?",
+                (file_id, team),
+            ).fetchone()
+        return None if row is None else FileRow(*row)
+
+    def file_content(self, team: str, file_id: str) -> bytes | None:
+        self._files_schema()
+        with self.lock:
+            row = self._conn.execute(
+                "SELECT content FROM files WHERE file_id = ? AND team = ?", (file_id, team)
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def list_files(self, team: str, limit: int, before_pk: int | None) -> list[FileRow]:
+        """Newest first; up to ``limit`` files older than ``before_pk``."""
+        self._files_schema()
+        with self.lock:
+            rows = self._conn.execute(
+                f"SELECT {_FILE_COLUMNS} FROM files WHERE team = ? AND pk < ?"
+                " ORDER BY pk DESC LIMIT ?",
+                (team, before_pk if before_pk is not None else 2**62, limit),
+            ).fetchall()
+        return [FileRow(*row) for row in rows]
+
+    def delete_file(self, team: str, file_id: str) -> bool:
+        self._files_schema()
+        with self._transaction() as conn:
+            cur = conn.execute("DELETE FROM files WHERE file_id = ? AND team = ?", (file_id, team))
+        return cur.rowcount > 0
+
+    def create_file_batch(
+        self, team: str, name: str, *, key_id: str, now: float, input_file_id: str
+    ) -> BatchRow:
+        """Create a sealed batch whose requests come from ``input_file_id`` (parsed later)."""
+        self._files_schema()
+        batch_id = f"batch_{uuid.uuid4()}"
+        with self._transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO batches (batch_id, team, name, key_id, create_ts) VALUES (?, ?, ?, ?, ?)",
+                (batch_id, team, name, key_id, now),
+            )
+            pk = int(cur.lastrowid or 0)
+            conn.execute(
+                "INSERT INTO batch_files (batch_pk, input_file_id, parse_state) VALUES (?, ?, 0)",
+                (pk, input_file_id),
+            )
+        # The batch as created (not re-read): the file may be parsed a moment later.
+        return BatchRow(pk, batch_id, name, key_id, now, None, 0, 0, 0, 0, 0)
+
+    def batch_files_of(self, pks: Sequence[int]) -> dict[int, tuple[str, str | None, int]]:
+        """batch pk -> (input_file_id, cancel_by_xai_message, parse state) for file batches."""
+        self._files_schema()
+        out: dict[int, tuple[str, str | None, int]] = {}
+        with self.lock:
+            for start in range(0, len(pks), _IN_CHUNK):
+                chunk = list(pks[start : start + _IN_CHUNK])
+                marks = ",".join("?" * len(chunk))
+                for pk, file_id, message, state in self._conn.execute(
+                    "SELECT batch_pk, input_file_id, cancel_by_xai_message, parse_state"
+                    f" FROM batch_files WHERE batch_pk IN ({marks})",
+                    chunk,
+                ):
+                    out[pk] = (file_id, message, state)
+        return out
+
+    def unparsed_file_batches(self) -> list[tuple[str, str, str]]:
+        """(team, batch_id, input_file_id) of file batches whose file is not parsed yet."""
+        self._files_schema()
+        with self.lock:
+            return self._conn.execute(
+                "SELECT b.team, b.batch_id, f.input_file_id FROM batch_files AS f"
+                " JOIN batches AS b ON b.pk = f.batch_pk WHERE f.parse_state = 0 ORDER BY b.pk"
+            ).fetchall()
+
+    def mark_file_parsed(self, batch_pk: int) -> None:
+        self._files_schema()
+        with self._transaction() as conn:
+            conn.execute("UPDATE batch_files SET parse_state = 1 WHERE batch_pk = ?", (batch_pk,))
+
+    def cancel_by_xai(self, team: str, batch_id: str, message: str, *, now: float) -> BatchRow:
+        """Cancel a file batch from the server side, with ``cancel_by_xai_message``."""
+        batch = self.cancel_batch(team, batch_id, now=now)
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE batch_files SET parse_state = 2, cancel_by_xai_message = ?"
+                " WHERE batch_pk = ?",
+                (message, batch.pk),
+            )
+        return batch
+
+    def request_of(self, pk: int, rid: str) -> tuple[str, str, bytes, int, bytes | None] | None:
+        """(kind, model, request JSON, state, result JSON or None) of one request."""
+        with self.lock:
+            row = self._conn.execute(
+                "SELECT q.kind, q.model, q.canon, COALESCE(r.state, 1), r.result"
+                " FROM requests AS q LEFT JOIN results AS r"
+                " ON r.batch_pk = q.batch_pk AND r.rid = q.rid"
+                " WHERE q.batch_pk = ? AND q.rid = ?",
+                (pk, rid),
+            ).fetchone()
+        return None if row is None else (row[0], row[1], bytes(row[2]), row[3], row[4])
+
+    def list_requests_in(
+        self, pk: int, limit: int, after: str | None, states: Sequence[int]
+    ) -> list[tuple[str, str, str, int, float, float | None]]:
+        """:meth:`list_requests` restricted to requests in ``states`` (the gRPC status filter)."""
+        marks = ",".join("?" * len(states))
+        with self.lock:
+            return self._conn.execute(
+                "SELECT q.rid, q.kind, q.model, COALESCE(r.state, 1) AS st, q.create_ts,"
+                " r.finish_ts FROM requests AS q LEFT JOIN results AS r"
+                " ON r.batch_pk = q.batch_pk AND r.rid = q.rid"
+                f" WHERE q.batch_pk = ? AND q.rid > ? AND st IN ({marks})"
+                " ORDER BY q.rid LIMIT ?",
+                (pk, after or "", *states, limit),
+            ).fetchall()
+
+    def batch_costs(self, pk: int) -> list[tuple[str, int, int]]:
+        """(request kind, succeeded requests, summed ``cost_in_usd_ticks``) of one batch."""
+        with self.lock:
+            return self._conn.execute(_COSTS_SQL, (pk,)).fetchall()
+
+
+# -- files and file-based batches (issue 11) ------------------------------------------------------
+
+_FILES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    pk INTEGER PRIMARY KEY,
+    file_id TEXT NOT NULL UNIQUE,
+    team TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    content BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_files_team ON files(team, pk);
+CREATE TABLE IF NOT EXISTS batch_files (
+    batch_pk INTEGER PRIMARY KEY,
+    input_file_id TEXT NOT NULL,
+    parse_state INTEGER NOT NULL,
+    cancel_by_xai_message TEXT
+);
+"""
+_FILE_COLUMNS = "pk, file_id, filename, purpose, bytes, created_at, expires_at"
+_COST_OF = (
+    "json_extract(CAST(r.result AS TEXT), '$.batch_result.response.{}.usage.cost_in_usd_ticks')"
+)
+_COSTS_SQL = (
+    "SELECT q.kind, COUNT(*), COALESCE(SUM(COALESCE("
+    + ", ".join(
+        _COST_OF.format(key)
+        for key in ("chat_get_completion", "image_generation", "video_generation")
+    )
+    + ", 0)), 0) FROM results AS r JOIN requests AS q ON q.batch_pk = r.batch_pk AND q.rid = r.rid"
+    " WHERE r.batch_pk = ? AND r.state = 2 GROUP BY q.kind ORDER BY q.kind"
+)
+
+
+@dataclass(frozen=True)
+class NewFile:
+    """An upload to store: its ID, metadata and content."""
+
+    file_id: str
+    filename: str
+    purpose: str
+    created_at: int
+    expires_at: int | None
+    content: bytes
+
+
+@dataclass(frozen=True)
+class FileRow:
+    """A stored file's metadata (its content is read with :meth:`Store.file_content`)."""
+
+    pk: int
+    file_id: str
+    filename: str
+    purpose: str
+    bytes: int
+    created_at: int
+    expires_at: int | None

@@ -23,13 +23,13 @@ SECRET = "xai-this-key-must-never-show-0123456789"
 def test_missing_column_is_exit_2_in_one_line(
     run_process: Callable[..., Any], reviews_csv: pathlib.Path
 ) -> None:
-    proc = run_process("run", reviews_csv, "--prompt", "nosuch", "--model", "m", "--local")
+    proc = run_process("run", reviews_csv, "--prompt", "nosuch", "--model", "grok-4.3", "--local")
     assert proc.returncode == 2
     assert "nosuch" in one_error_line(proc.stderr)
 
 
 def test_missing_key_mentions_local(cli: Callable[..., Result], reviews_csv: pathlib.Path) -> None:
-    result = cli("run", reviews_csv, "--prompt", "text", "--model", "m")
+    result = cli("run", reviews_csv, "--prompt", "text", "--model", "grok-4.3")
     assert result.exit_code == 2
     assert "--local" in one_error_line(result.stderr)
     assert "XAI_API_KEY" in result.stderr
@@ -57,7 +57,7 @@ def test_a_rejected_key_is_never_printed(
     cli: Callable[..., Result], strict_server: ServerHandle, reviews_csv: pathlib.Path
 ) -> None:
     result = cli(
-        "submit", reviews_csv, "--prompt", "text", "--model", "m",
+        "submit", reviews_csv, "--prompt", "text", "--model", "grok-4.3",
         "--base-url", strict_server.base_url, "--api-key", SECRET,
     )  # fmt: skip
     assert result.exit_code == 3
@@ -91,7 +91,7 @@ def test_a_key_with_a_newline_is_exit_2_and_never_printed(
     ("args", "needle"),
     [
         (["--prompt", "text", "--template", "{text}"], "exactly one of"),
-        (["--model", "m", "--local"], "exactly one of"),
+        (["--model", "grok-4.3", "--local"], "exactly one of"),
         (["--prompt", "text", "--param", "temperature"], "key=value"),
         (["--prompt", "text", "--param", "model=x"], "--param model"),
         (["--prompt", "text", "-o", "out.xlsx"], "unknown table format"),
@@ -100,7 +100,11 @@ def test_a_key_with_a_newline_is_exit_2_and_never_printed(
 def test_bad_usage_is_exit_2(
     cli: Callable[..., Result], reviews_csv: pathlib.Path, args: list[str], needle: str
 ) -> None:
-    base = ["run", reviews_csv, *(["--model", "m", "--local"] if "--model" not in args else [])]
+    base = [
+        "run",
+        reviews_csv,
+        *(["--model", "grok-4.3", "--local"] if "--model" not in args else []),
+    ]
     result = cli(*base, *args)
     assert result.exit_code == 2, result.stderr
     assert needle in result.stderr
@@ -111,10 +115,10 @@ def test_unknown_input_format_and_missing_file(
     cli: Callable[..., Result], tmp_path: pathlib.Path
 ) -> None:
     (tmp_path / "in.txt").write_text("a\n", encoding="utf-8")
-    bad = cli("run", "in.txt", "--prompt", "a", "--model", "m", "--local")
+    bad = cli("run", "in.txt", "--prompt", "a", "--model", "grok-4.3", "--local")
     assert bad.exit_code == 2
     assert "unknown table format" in one_error_line(bad.stderr)
-    missing = cli("run", "nothere.csv", "--prompt", "a", "--model", "m", "--local")
+    missing = cli("run", "nothere.csv", "--prompt", "a", "--model", "grok-4.3", "--local")
     assert missing.exit_code == 2
     assert "nothere.csv" in missing.stderr
 
@@ -144,7 +148,7 @@ def test_ctrl_c_exits_130_without_a_traceback(
         env = {**clean_env, "BATCHFRAME_DISABLE_PROGRESS": "0", "PYTHONUNBUFFERED": "1"}
         proc = subprocess.Popen(
             [sys.executable, "-m", "batchframe", "run", str(reviews_csv), "--prompt", "text",
-             "--model", "m", *api],
+             "--model", "grok-4.3", *api],
             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         assert proc.stderr is not None

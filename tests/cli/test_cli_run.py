@@ -74,7 +74,7 @@ def test_run_default_output_is_beside_the_input(
     data = tmp_path / "data"
     data.mkdir()
     reviews.to_json(data / "in.jsonl", orient="records", lines=True)
-    result = cli("run", data / "in.jsonl", "--prompt", "text", "--model", "m", "--local")
+    result = cli("run", data / "in.jsonl", "--prompt", "text", "--model", "grok-4.3", "--local")
     assert result.exit_code == 0, result.stderr
     out = pd.read_parquet(data / "in.results.parquet")
     assert (out["content"] == out["text"]).all()
@@ -91,7 +91,7 @@ def test_run_params_system_and_skipped_rows(
         "--prompt",
         "q",
         "--model",
-        "m",
+        "grok-4.3",
         "--local",
         "--id-column",
         "id",
@@ -128,7 +128,9 @@ def test_run_messages_column_as_json_text_in_csv(
     pd.DataFrame({"chat": [json.dumps(c) for c in conversations]}).to_csv(
         tmp_path / "chats.csv", index=False
     )
-    result = cli("run", "chats.csv", "--messages", "chat", "--model", "m", "--local", "-o", "o.csv")
+    result = cli(
+        "run", "chats.csv", "--messages", "chat", "--model", "grok-4.3", "--local", "-o", "o.csv"
+    )
     assert result.exit_code == 0, result.stderr
     out = pd.read_csv(tmp_path / "o.csv")
     assert out["content"].tolist() == ["question 0", "question 1", "question 2"]
@@ -144,7 +146,7 @@ def test_local_db_keeps_batches_across_commands(
         "--prompt",
         "text",
         "--model",
-        "m",
+        "grok-4.3",
         "--local-db",
         db,
         "--id-column",
@@ -177,7 +179,7 @@ def test_failed_rows_are_data_and_exit_0(
 ) -> None:
     # max_tokens=0 reaches the server as the integer 0 (JSON), which it fails at run time.
     result = cli(
-        "run", reviews_csv, "--prompt", "text", "--model", "m", "--local",
+        "run", reviews_csv, "--prompt", "text", "--model", "grok-4.3", "--local",
         "--param", "max_tokens=0", "-o", "failed.parquet",
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
@@ -194,7 +196,7 @@ def test_progress_in_a_log_is_one_final_frame_without_unknown_rates(
     db = tmp_path / "b.sqlite"
     shown = {"BATCHFRAME_DISABLE_PROGRESS": "0"}
     run = run_process(
-        "run", reviews_csv, "--prompt", "text", "--model", "m", "--local-db", db, "-o", "o.parquet",
+        "run", reviews_csv, "--prompt", "text", "--model", "grok-4.3", "--local-db", db, "-o", "o.parquet",
         env=shown,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
@@ -229,7 +231,7 @@ def test_csv_is_text_so_csv_and_parquet_runs_send_the_same_prompts(
     for name in ("in.csv", "in.parquet"):
         result = cli(
             "run", name, "--template", "Package {package}: {text}", "--id-column", "package",
-            "--model", "m", "--local", "-o", f"{name}.out.parquet",
+            "--model", "grok-4.3", "--local", "-o", f"{name}.out.parquet",
         )  # fmt: skip
         assert result.exit_code == 0, result.stderr
         out = pd.read_parquet(tmp_path / f"{name}.out.parquet")
@@ -245,7 +247,7 @@ def test_only_an_empty_csv_cell_is_null(cli: Callable[..., Result], tmp_path: pa
     (tmp_path / "in.csv").write_text('id,text\na,NA\nb,\nc,""\nd,None\n', encoding="utf-8")
     result = cli(
         "run", "in.csv", "--prompt", "text", "--id-column", "id", "--on-null", "skip",
-        "--model", "m", "--local", "-o", "out.parquet",
+        "--model", "grok-4.3", "--local", "-o", "out.parquet",
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     out = pd.read_parquet(tmp_path / "out.parquet").set_index("id")
@@ -253,7 +255,7 @@ def test_only_an_empty_csv_cell_is_null(cli: Callable[..., Result], tmp_path: pa
         "a": "succeeded", "b": "skipped", "c": "skipped", "d": "succeeded",
     }  # fmt: skip
     assert out.loc["a", "content"] == "NA" and out.loc["d", "content"] == "None"
-    refused = cli("run", "in.csv", "--prompt", "text", "--model", "m", "--local")
+    refused = cli("run", "in.csv", "--prompt", "text", "--model", "grok-4.3", "--local")
     assert refused.exit_code == 2 and "null" in refused.stderr
 
 
@@ -266,7 +268,7 @@ def test_dtype_reads_csv_columns_as_numbers_for_format_specs(
     template = "{item}: ${price:.2f}, rank {rank:d}"
     run = cli(
         "run", "in.csv", "--template", template, "--dtype", "price=float", "--dtype", "rank=int",
-        "--model", "m", "--local", "-o", "out.parquet",
+        "--model", "grok-4.3", "--local", "-o", "out.parquet",
     )  # fmt: skip
     assert run.exit_code == 0, run.stderr
     out = pd.read_parquet(tmp_path / "out.parquet")
@@ -277,7 +279,9 @@ def test_dtype_reads_csv_columns_as_numbers_for_format_specs(
     ]
     assert str(out["rank"].dtype) == "Int64" and str(out["price"].dtype) == "Float64"
     # Without --dtype the cells are text, as written.
-    plain = cli("run", "in.csv", "--template", "{price}", "--model", "m", "--local", "-o", "p.csv")
+    plain = cli(
+        "run", "in.csv", "--template", "{price}", "--model", "grok-4.3", "--local", "-o", "p.csv"
+    )
     assert plain.exit_code == 0, plain.stderr
     assert pd.read_csv(tmp_path / "p.csv", dtype=str)["content"].tolist() == ["3.5", "12", "0.125"]
 
@@ -297,7 +301,7 @@ def test_dtype_mistakes_are_exit_2_before_anything_is_sent(
     cli: Callable[..., Result], tmp_path: pathlib.Path, args: list[str], needle: str
 ) -> None:
     (tmp_path / "in.csv").write_text("q,price,rank\na,1,1\nb,2.5,2\nc,3,nan\n", encoding="utf-8")
-    result = cli("run", "in.csv", "--prompt", "q", "--model", "m", "--local", *args)
+    result = cli("run", "in.csv", "--prompt", "q", "--model", "grok-4.3", "--local", *args)
     assert result.exit_code == 2, result.stderr
     assert needle in result.stderr
 
@@ -305,7 +309,7 @@ def test_dtype_mistakes_are_exit_2_before_anything_is_sent(
 def test_dtype_is_for_csv_only(cli: Callable[..., Result], tmp_path: pathlib.Path) -> None:
     pd.DataFrame({"q": ["a"], "n": [1]}).to_parquet(tmp_path / "in.parquet")
     result = cli(
-        "run", "in.parquet", "--prompt", "q", "--dtype", "n=int", "--model", "m", "--local"
+        "run", "in.parquet", "--prompt", "q", "--dtype", "n=int", "--model", "grok-4.3", "--local"
     )
     assert result.exit_code == 2
     assert "--dtype is for CSV input" in result.stderr

@@ -34,7 +34,7 @@ def _api(server: ServerHandle) -> list[str]:
 
 
 def _submit(cli: Callable[..., Result], server: ServerHandle, csv: pathlib.Path) -> str:
-    result = cli("submit", csv, "--prompt", "text", "--model", "m", *_api(server))
+    result = cli("submit", csv, "--prompt", "text", "--model", "grok-4.3", *_api(server))
     assert result.exit_code == 0, result.stderr
     batch_id = result.stdout.strip()
     assert result.stdout == batch_id + "\n"  # the ID and nothing else on stdout
@@ -147,7 +147,7 @@ def test_real_processes_against_batchframe_serve(
             "--template",
             "Q: {text}",
             "--model",
-            "m",
+            "grok-4.3",
             "--id-column",
             "review_id",
             env=env,

@@ -98,7 +98,7 @@ def test_submit_creates_one_batch_with_every_row(
     client, counter = make_client()
     df = frame(30)
     batch_server.engine.pause()
-    job = bf.submit(df, prompt="text", model="grok-4", name="t1", client=client, progress=False)
+    job = bf.submit(df, prompt="text", model="grok-4.3", name="t1", client=client, progress=False)
     assert isinstance(job, bf.Job)
     assert batch_count(client) == 1
     assert counter.calls == 1
@@ -115,7 +115,7 @@ def test_submit_creates_one_batch_with_every_row(
 def test_chunking_by_rows(make_client: Callable[..., tuple[Client, AddCounter]]) -> None:
     client, counter = make_client()
     job = bf.submit(
-        frame(25), prompt="text", model="m", client=client, chunk_rows=10, progress=False
+        frame(25), prompt="text", model="grok-4.3", client=client, chunk_rows=10, progress=False
     )
     assert counter.calls == 3
     assert sorted(len(orjson.loads(b)["batch_requests"]) for b in counter.bodies) == [5, 10, 10]
@@ -125,10 +125,12 @@ def test_chunking_by_rows(make_client: Callable[..., tuple[Client, AddCounter]])
 def test_chunking_by_bytes(make_client: Callable[..., tuple[Client, AddCounter]]) -> None:
     client, counter = make_client()
     df = frame(40)
-    sizes = encode_requests(df, prompt="text", model="m").item_sizes()
+    sizes = encode_requests(df, prompt="text", model="grok-4.3").item_sizes()
     limit = int(sizes.max()) * 6
     expected = plan_chunks(sizes, chunk_bytes=limit)
-    job = bf.submit(df, prompt="text", model="m", client=client, chunk_bytes=limit, progress=False)
+    job = bf.submit(
+        df, prompt="text", model="grok-4.3", client=client, chunk_bytes=limit, progress=False
+    )
     assert counter.calls == len(expected) > 1
     assert all(len(b) <= limit for b in counter.bodies)  # whole bodies, envelope included
     assert sorted(listed_ids(client, job.batch_id)) == sorted(str(i) for i in range(40))
@@ -139,13 +141,13 @@ def test_rerun_reattaches_without_a_new_batch(
 ) -> None:
     client, counter = make_client()
     df = frame(12)
-    first = bf.submit(df, prompt="text", model="m", client=client, progress=False)
-    second = bf.submit(df, prompt="text", model="m", client=client, progress=False)
+    first = bf.submit(df, prompt="text", model="grok-4.3", client=client, progress=False)
+    second = bf.submit(df, prompt="text", model="grok-4.3", client=client, progress=False)
     assert second.batch_id == first.batch_id  # auto name from the fingerprint matches
     assert batch_count(client) == 1
     assert counter.calls == 1  # upload complete and the count matches: nothing re-added
-    named = bf.submit(df, prompt="text", model="m", name="n", client=client, progress=False)
-    again = bf.submit(df, prompt="text", model="m", name="n", client=client, progress=False)
+    named = bf.submit(df, prompt="text", model="grok-4.3", name="n", client=client, progress=False)
+    again = bf.submit(df, prompt="text", model="grok-4.3", name="n", client=client, progress=False)
     assert named.batch_id == again.batch_id != first.batch_id
     assert batch_count(client) == 2
 
@@ -154,13 +156,15 @@ def test_changed_frame_under_same_name_conflicts(
     make_client: Callable[..., tuple[Client, AddCounter]],
 ) -> None:
     client, counter = make_client()
-    bf.submit(frame(5), prompt="text", model="m", name="same", client=client, progress=False)
+    bf.submit(frame(5), prompt="text", model="grok-4.3", name="same", client=client, progress=False)
     with pytest.raises(ManifestConflictError, match="name=") as info:
-        bf.submit(frame(5, "changed"), prompt="text", model="m", name="same", client=client)
+        bf.submit(frame(5, "changed"), prompt="text", model="grok-4.3", name="same", client=client)
     assert isinstance(info.value, ValueError)
     assert ".batchframe" in str(info.value)
     with pytest.raises(ManifestConflictError):  # settings count too
-        bf.submit(frame(5), prompt="text", model="m", name="same", client=client, temperature=0.1)
+        bf.submit(
+            frame(5), prompt="text", model="grok-4.3", name="same", client=client, temperature=0.1
+        )
     assert batch_count(client) == 1 and counter.calls == 1
 
 
@@ -171,7 +175,7 @@ def test_interrupted_upload_resumes_without_duplicates(
     df = frame(50)
     dying, _dying_counter = make_client(fail_after=fail_after)
     with pytest.raises(UploadError) as info:
-        bf.submit(df, prompt="text", model="m", name="r", client=dying, chunk_rows=10,
+        bf.submit(df, prompt="text", model="grok-4.3", name="r", client=dying, chunk_rows=10,
                   concurrency=1, progress=False)  # fmt: skip
     batch_id = info.value.batch_id
     assert batch_id in str(info.value) and "Rerun" in str(info.value)
@@ -180,7 +184,7 @@ def test_interrupted_upload_resumes_without_duplicates(
     assert manifest.rows_confirmed == 10 * fail_after == info.value.rows_done
 
     client, counter = make_client()
-    job = bf.submit(df, prompt="text", model="m", name="r", client=client, chunk_rows=10,
+    job = bf.submit(df, prompt="text", model="grok-4.3", name="r", client=client, chunk_rows=10,
                     progress=False)  # fmt: skip
     assert job.batch_id == batch_id
     assert batch_count(client) == 1
@@ -196,7 +200,7 @@ def test_failed_chunk_waits_for_the_others_in_flight(
 ) -> None:
     dying, _counter = make_client(fail_after=3)
     with pytest.raises(UploadError) as info:
-        bf.submit(frame(60), prompt="text", model="m", client=dying, chunk_rows=10,
+        bf.submit(frame(60), prompt="text", model="grok-4.3", client=dying, chunk_rows=10,
                   concurrency=4, progress=False)  # fmt: skip
     assert isinstance(info.value.__cause__, bf.APIConnectionError)
     assert info.value.rows_done == 30 == dying.get_batch(info.value.batch_id).num_requests
@@ -206,12 +210,12 @@ def test_bad_input_sends_nothing(make_client: Callable[..., tuple[Client, AddCou
     client, counter = make_client()
     df = pd.DataFrame({"text": ["a", None, "c"], "key": ["1", "1", "2"]})
     with pytest.raises(ValueError):
-        bf.submit(df, prompt="missing", model="m", client=client)
+        bf.submit(df, prompt="missing", model="grok-4.3", client=client)
     with pytest.raises(ValueError):
-        bf.submit(df, prompt="text", model="m", client=client)  # a null prompt
+        bf.submit(df, prompt="text", model="grok-4.3", client=client)  # a null prompt
     dup = pd.DataFrame({"text": ["a", "b", "c"], "key": ["1", "1", "2"]})
     with pytest.raises(ValueError, match="1"):
-        bf.submit(dup, prompt="text", model="m", id_column="key", client=client)
+        bf.submit(dup, prompt="text", model="grok-4.3", id_column="key", client=client)
     for knobs in (
         {"chunk_rows": 0},
         {"chunk_bytes": 1.5},
@@ -219,7 +223,7 @@ def test_bad_input_sends_nothing(make_client: Callable[..., tuple[Client, AddCou
         {"concurrency": True},
     ):
         with pytest.raises(ValueError, match=next(iter(knobs))):
-            bf.submit(df.dropna(), prompt="text", model="m", client=client, **knobs)
+            bf.submit(df.dropna(), prompt="text", model="grok-4.3", client=client, **knobs)
     assert client.list_batches().batches == []
     assert counter.calls == 0
     assert not pathlib.Path(".batchframe").exists()
@@ -229,7 +233,7 @@ def test_manifest_never_holds_the_key(
     make_client: Callable[..., tuple[Client, AddCounter]],
 ) -> None:
     client, _ = make_client()
-    bf.submit(frame(3), prompt="text", model="m", client=client, progress=False)
+    bf.submit(frame(3), prompt="text", model="grok-4.3", client=client, progress=False)
     files = list(pathlib.Path(".batchframe").iterdir())
     assert len(files) == 1
     text = files[0].read_text()
@@ -241,10 +245,12 @@ def test_progress_false_prints_nothing(
     make_client: Callable[..., tuple[Client, AddCounter]], capfd: pytest.CaptureFixture[str]
 ) -> None:
     client, _ = make_client()
-    bf.submit(frame(30), prompt="text", model="m", client=client, chunk_rows=5, progress=False)
+    bf.submit(
+        frame(30), prompt="text", model="grok-4.3", client=client, chunk_rows=5, progress=False
+    )
     out, err = capfd.readouterr()
     assert out == "" and err == ""
-    bf.submit(frame(30, "b"), prompt="text", model="m", client=client, chunk_rows=5)
+    bf.submit(frame(30, "b"), prompt="text", model="grok-4.3", client=client, chunk_rows=5)
     assert "upload" in capfd.readouterr().err  # the bar shows when asked for
 
 
@@ -252,16 +258,18 @@ def test_gone_or_cancelled_batch_says_how_to_start_fresh(
     make_client: Callable[..., tuple[Client, AddCounter]],
 ) -> None:
     client, _ = make_client()
-    job = bf.submit(frame(4), prompt="text", model="m", name="c", client=client, progress=False)
+    job = bf.submit(
+        frame(4), prompt="text", model="grok-4.3", name="c", client=client, progress=False
+    )
     client.cancel_batch(job.batch_id)
     with pytest.raises(ManifestConflictError, match="cancelled"):
-        bf.submit(frame(4), prompt="text", model="m", name="c", client=client)
+        bf.submit(frame(4), prompt="text", model="grok-4.3", name="c", client=client)
     with (
         BatchServer() as fresh,
         Client(api_key=KEY, base_url=URL, transport=fresh.transport()) as other,
         pytest.raises(ManifestConflictError, match="no longer has"),
     ):
-        bf.submit(frame(4), prompt="text", model="m", name="c", client=other)
+        bf.submit(frame(4), prompt="text", model="grok-4.3", name="c", client=other)
 
 
 def test_manifest_dir_and_skipped_rows(
@@ -269,7 +277,7 @@ def test_manifest_dir_and_skipped_rows(
 ) -> None:
     client, _counter = make_client()
     df = pd.DataFrame({"text": ["a", None, "c"]}, index=[10, 20, 30])
-    job = bf.submit(df, prompt="text", model="m", on_null="skip", client=client,
+    job = bf.submit(df, prompt="text", model="grok-4.3", on_null="skip", client=client,
                     manifest_dir=tmp_path / "m", progress=False)  # fmt: skip
     assert sorted(listed_ids(client, job.batch_id)) == ["10", "30"]
     assert find_manifest(job.batch_id, tmp_path / "m") is not None
@@ -289,7 +297,7 @@ def test_paced_upload_survives_429s_on_a_real_server() -> None:
             ).raise_for_status()
 
         with Client(api_key=KEY, base_url=handle.base_url, sleep=sleep) as client:
-            job = bf.submit(frame(40), prompt="text", model="m", client=client, chunk_rows=8,
+            job = bf.submit(frame(40), prompt="text", model="grok-4.3", client=client, chunk_rows=8,
                             concurrency=2, progress=False)  # fmt: skip
             ids = listed_ids(client, job.batch_id)
             assert len(ids) == len(set(ids)) == 40 == client.get_batch(job.batch_id).num_requests
@@ -301,7 +309,7 @@ def test_job_from_submit_joins_results_on_the_frame(
 ) -> None:
     client, _ = make_client()
     df = pd.DataFrame({"key": ["k1", "k2", "k3", "k4"], "text": ["one", None, "three", "four"]})
-    job = bf.submit(df, prompt="text", model="m", id_column="key", on_null="skip", client=client,
+    job = bf.submit(df, prompt="text", model="grok-4.3", id_column="key", on_null="skip", client=client,
                     progress=False)  # fmt: skip
     job.wait(timeout=30, progress=False)
     out = job.results()
@@ -315,7 +323,7 @@ def test_manifest_keeps_plain_settings_for_attach(
 ) -> None:
     client, _ = make_client()
     df = frame(3)
-    job = bf.submit(df, prompt="text", model="m", name="kw", client=client, progress=False,
+    job = bf.submit(df, prompt="text", model="grok-4.3", name="kw", client=client, progress=False,
                     temperature=0.3)  # fmt: skip
     manifest = find_manifest(job.batch_id)
     assert manifest is not None and manifest.submit_kwargs is not None
@@ -327,7 +335,7 @@ def test_manifest_keeps_plain_settings_for_attach(
     class Review(BaseModel):
         sentiment: str
 
-    typed = bf.submit(df, prompt="text", model="m", response_model=Review, client=client,
+    typed = bf.submit(df, prompt="text", model="grok-4.3", response_model=Review, client=client,
                       progress=False)  # fmt: skip
     manifest = find_manifest(typed.batch_id)
     assert manifest is not None and manifest.submit_kwargs is None  # a class is not JSON
@@ -336,7 +344,7 @@ def test_manifest_keeps_plain_settings_for_attach(
 _CHILD = """
 import pandas as pd, batchframe as bf
 df = pd.DataFrame({"text": [f"row {i}" for i in range(200)]})
-bf.submit(df, prompt="text", model="m", name="killed", chunk_rows=10, concurrency=1,
+bf.submit(df, prompt="text", model="grok-4.3", name="killed", chunk_rows=10, concurrency=1,
           progress=False)
 """
 
@@ -362,7 +370,7 @@ def test_a_killed_process_resumes_on_rerun(tmp_path: pathlib.Path) -> None:
             httpx.post(f"{handle.url}/_control/faults", json={"latency": 0}).raise_for_status()
             counter = AddCounter(httpx.HTTPTransport())
             with Client(api_key=KEY, base_url=handle.base_url, transport=counter) as client:
-                job = bf.submit(df, prompt="text", model="m", name="killed", chunk_rows=10,
+                job = bf.submit(df, prompt="text", model="grok-4.3", name="killed", chunk_rows=10,
                                 client=client, progress=False)  # fmt: skip
                 assert job.batch_id == batches[0].batch_id
                 assert batch_count(client) == 1

@@ -115,7 +115,7 @@ def test_limiter_is_thread_safe() -> None:
 
 def _encoded(n: int) -> EncodedRequests:
     return encode_requests(
-        pd.DataFrame({"q": [f"question {i}" for i in range(n)]}), prompt="q", model="m"
+        pd.DataFrame({"q": [f"question {i}" for i in range(n)]}), prompt="q", model="grok-4.3"
     )
 
 

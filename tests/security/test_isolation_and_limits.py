@@ -27,15 +27,17 @@ ITEM = {
 @pytest.fixture(params=["in-process", "loopback"])
 def teams(request: pytest.FixtureRequest) -> Iterator[tuple[BatchServer, bf.Client, bf.Client]]:
     keys = {KEY_A: "team-a", KEY_B: "team-b"}
+    # The SQL-looking model must be admitted to reach the store (other models are a 400).
+    models = ("grok-4.3", "'; DROP TABLE requests; --")
     if request.param == "loopback":
-        handle = serve(keys=keys)
+        handle = serve(keys=keys, models=models)
         a = bf.Client(api_key=KEY_A, base_url=handle.base_url)
         b = bf.Client(api_key=KEY_B, base_url=handle.base_url)
         yield handle.server, a, b
         for closing in (a.close, b.close, handle.stop):
             closing()
     else:
-        server = BatchServer(keys=keys)
+        server = BatchServer(keys=keys, models=models)
         a = bf.Client(api_key=KEY_A, base_url="http://localhost/v1", transport=server.transport())
         b = bf.Client(api_key=KEY_B, base_url="http://localhost/v1", transport=server.transport())
         yield server, a, b

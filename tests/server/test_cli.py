@@ -22,6 +22,14 @@ ROUTES = {
     "/v1/batches/{batch_id}/requests",
     "/v1/batches/{batch_id}/results",
 }
+NEW_ROUTES = {
+    "/v1/files",
+    "/v1/files/{file_id}",
+    "/v1/files/{file_id}/content",
+    "/v1/tokenize-text",
+    "/v1/language-models",
+    "/v1/language-models/{model_id}",
+}
 
 
 def test_serve_subprocess_answers_on_its_port() -> None:
@@ -69,16 +77,19 @@ def test_serve_help_lists_the_fixed_options() -> None:
         "--max-body-mb",
         "--time-format",
         "--seed",
+        "--grpc-port",
+        "--models",
+        "--max-file-mb",
     ):
         assert option in result.output
 
 
-def test_openapi_lists_the_seven_routes(loopback_server: ServerHandle) -> None:
+def test_openapi_lists_every_route(loopback_server: ServerHandle) -> None:
     doc = httpx.get(f"{loopback_server.url}/openapi.json").json()
     assert doc["openapi"].startswith("3.0")
-    assert set(doc["paths"]) == ROUTES
+    assert set(doc["paths"]) == ROUTES | NEW_ROUTES
     operations = [op for item in doc["paths"].values() for op in item]
-    assert len(operations) == 7
+    assert len(operations) == 7 + 8  # the seven batch routes; files, tokenizer, model list
     assert "Error" in doc["components"]["schemas"]
 
 

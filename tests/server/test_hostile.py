@@ -62,7 +62,7 @@ def test_bad_bytes_are_422_never_5xx(batch_server: BatchServer, api: httpx.Clien
         b"1e999999",
         b"[" * 5000 + b"]" * 5000,
         b'{"a":' * 5000 + b"1" + b"}" * 5000,
-        b'{"batch_requests": [{"batch_request": {"chat_get_completion": {"model": "m", "messages": '
+        b'{"batch_requests": [{"batch_request": {"chat_get_completion": {"model": "grok-4.3", "messages": '
         + b"[" * 5000
         + b"]" * 5000
         + b"}}}]}",

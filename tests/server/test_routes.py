@@ -223,7 +223,7 @@ def test_wrong_body_shapes_are_422(paused_api: httpx.Client) -> None:
         b'{"batch_requests": [1]}',
         b'{"batch_requests": [{"batch_request_id": 5, "batch_request": {}}]}',
         b'{"batch_requests": [{"batch_request": {"chat_get_completion": {}, "responses": {}}}]}',
-        b'{"batch_requests": [{"batch_request": {"teleport": {"model": "m"}}}]}',
+        b'{"batch_requests": [{"batch_request": {"teleport": {"model": "grok-4.3"}}}]}',
         b'{"batch_requests": [{"batch_request": {"chat_get_completion": "text"}}]}',
         b"[]",
     ]
@@ -256,8 +256,8 @@ def test_add_with_empty_list_is_fine(api: httpx.Client) -> None:
 def test_readd_with_other_key_order_is_identical(paused_api: httpx.Client) -> None:
     batch_id = new_batch(paused_api)
     path = f"/batches/{batch_id}/requests"
-    first = b'{"batch_requests": [{"batch_request_id": "k", "batch_request": {"chat_get_completion": {"model": "m", "messages": [], "temperature": 1}}}]}'
-    second = b'{"batch_requests":[{"batch_request":{"chat_get_completion":{"temperature":1,"messages":[],"model":"m"}},"batch_request_id":"k"}]}'
+    first = b'{"batch_requests": [{"batch_request_id": "k", "batch_request": {"chat_get_completion": {"model": "grok-4.3", "messages": [], "temperature": 1}}}]}'
+    second = b'{"batch_requests":[{"batch_request":{"chat_get_completion":{"temperature":1,"messages":[],"model":"grok-4.3"}},"batch_request_id":"k"}]}'
     json_type = {"content-type": "application/json"}
     assert paused_api.post(path, content=first, headers=json_type).status_code == 200
     assert paused_api.post(path, content=second, headers=json_type).status_code == 200
@@ -266,7 +266,7 @@ def test_readd_with_other_key_order_is_identical(paused_api: httpx.Client) -> No
 
 def test_lone_surrogate_in_content_is_422(paused_api: httpx.Client) -> None:
     batch_id = new_batch(paused_api)
-    body = b'{"batch_requests": [{"batch_request": {"chat_get_completion": {"model": "m", "messages": [{"role": "user", "content": "\\ud800"}]}}}]}'
+    body = b'{"batch_requests": [{"batch_request": {"chat_get_completion": {"model": "grok-4.3", "messages": [{"role": "user", "content": "\\ud800"}]}}}]}'
     reply = paused_api.post(
         f"/batches/{batch_id}/requests", content=body, headers={"content-type": "application/json"}
     )

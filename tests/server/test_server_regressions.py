@@ -50,11 +50,11 @@ def test_readd_with_other_key_order_and_spacing_is_still_identical(
     batch_id = new_batch(paused_api)
     one = (
         b'{"batch_requests":[{"batch_request_id":"a","batch_request":{"chat_get_completion":'
-        b'{"model":"m","temperature":1,"messages":[{"role":"user","content":"x"}]}}}]}'
+        b'{"model":"grok-4.3","temperature":1,"messages":[{"role":"user","content":"x"}]}}}]}'
     )
     two = (
         b'{"batch_requests": [{"batch_request_id": "a", "batch_request": {"chat_get_completion":'
-        b' {"messages": [{"content": "x", "role": "user"}], "temperature": 1, "model": "m"}}}]}'
+        b' {"messages": [{"content": "x", "role": "user"}], "temperature": 1, "model": "grok-4.3"}}}]}'
     )
     headers = {"content-type": "application/json"}
     for body in (one, two):
