@@ -77,6 +77,13 @@ __all__ = ["serve"]
     help="How times are written.",
 )
 @click.option("--seed", type=int, default=None, help="Seed for faults and failures.")
+@click.option(
+    "--expire-after",
+    default=30 * 86400.0,
+    type=float,
+    show_default=True,
+    help="Seconds from a batch's creation to its expire_time; then what is unfinished is cancelled.",
+)
 def serve(
     host: str,
     port: int,
@@ -92,6 +99,7 @@ def serve(
     max_body_mb: float,
     time_format: str,
     seed: int | None,
+    expire_after: float,
 ) -> None:
     """Run the local batch server (the xAI Batch REST API, offline).
 
@@ -117,6 +125,7 @@ def serve(
             max_body_mb=max_body_mb,
             time_format="rfc3339" if time_format == "rfc3339" else "date",
             seed=seed,
+            expire_after=expire_after,
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None

@@ -71,13 +71,14 @@ class BatchServer:
             config = ServerConfig(**{**config.__dict__, **options})
         self.config = config
         self.faults = Faults.from_config(config)
-        self.store = Store(config.db)
+        self.store = Store(config.db, expire_after=config.expire_after)
         self.routes = Routes(self.store, config.time_format)
         self.engine = Engine(
             self.store,
             speed=config.speed,
             fail_rate=lambda: self.faults.fail_rate,
             seed=config.seed,
+            sweep_every=min(1.0, max(0.05, config.expire_after / 4)),
         )
         self._limits = RollingLimit()
         self.internal_errors = 0

@@ -6,6 +6,8 @@ import pathlib
 from dataclasses import dataclass
 from typing import Literal
 
+from batchframe.server.store import DEFAULT_EXPIRE_AFTER
+
 __all__ = ["DEFAULT_TEAM", "ServerConfig", "load_keys"]
 
 #: The team every key belongs to when no keys file is given.
@@ -19,7 +21,8 @@ class ServerConfig:
     ``keys`` maps API key -> team; ``None`` accepts any key, all in one shared team.
     ``speed`` is requests processed per second (0 = as fast as it can). The rates are shares in
     ``[0, 1]``; ``latency`` is seconds added to each call; ``seed`` makes faults and failures
-    reproducible.
+    reproducible. ``expire_after`` is seconds from a batch's creation to its ``expire_time``,
+    when what is unfinished is cancelled.
 
     >>> ServerConfig(speed=100, fail_rate=0.1).max_body_bytes
     26214400
@@ -37,8 +40,11 @@ class ServerConfig:
     max_body_mb: float = 25.0
     time_format: Literal["date", "rfc3339"] = "date"
     seed: int | None = None
+    expire_after: float = DEFAULT_EXPIRE_AFTER
 
     def __post_init__(self) -> None:
+        if not self.expire_after > 0:
+            raise ValueError(f"expire_after must be > 0 seconds, got {self.expire_after!r}")
         for name in ("fail_rate", "http_error_rate", "drop_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
