@@ -36,11 +36,14 @@ from batchframe.server.errors import (
     Unavailable,
 )
 from batchframe.server.faults import Faults, RollingLimit
+from batchframe.server.model_protocol import Model
 from batchframe.server.openapi import OPENAPI_JSON
 from batchframe.server.routes import BATCH_ID_RE, Routes, check_json_type, parse_query, read_json
+from batchframe.server.simulated import SimulatedModel
 from batchframe.server.store import Store
+from batchframe.server.upstream import UpstreamModel, UpstreamSettings
 
-__all__ = ["BatchServer", "DroppedConnection"]
+__all__ = ["BatchServer", "DroppedConnection", "build_model"]
 
 log = logging.getLogger("batchframe")
 
@@ -71,15 +74,18 @@ class BatchServer:
             config = ServerConfig(**{**config.__dict__, **options})
         self.config = config
         self.faults = Faults.from_config(config)
+        # Built first: a bad upstream setting is an error before any file is opened.
+        self.model = build_model(config, fail_rate=lambda: self.faults.fail_rate)
         self.store = Store(config.db, expire_after=config.expire_after)
         self.routes = Routes(self.store, config.time_format)
         self.engine = Engine(
             self.store,
+            model=self.model,
             speed=config.speed,
-            fail_rate=lambda: self.faults.fail_rate,
-            seed=config.seed,
             sweep_every=min(1.0, max(0.05, config.expire_after / 4)),
         )
+        #: Why the upstream could not be reached at start (None: reached, or no upstream).
+        self.upstream_problem = _probe(self.model)
         self._limits = RollingLimit()
         self.internal_errors = 0
         if paused:
@@ -295,6 +301,29 @@ class BatchServer:
         if drop == "after":
             await _drop(send)
         await _reply(send, status, out_headers, out)
+
+
+def build_model(config: ServerConfig, *, fail_rate: Callable[[], float]) -> Model:
+    """The model ``config`` asks for: its upstream, else the simulator."""
+    if config.upstream is None:
+        return SimulatedModel(fail_rate, config.seed)
+    return UpstreamModel(UpstreamSettings.from_config(config))
+
+
+def _probe(model: Model) -> str | None:
+    if not isinstance(model, UpstreamModel):
+        return None
+    problem = model.probe()
+    url = model.settings.url
+    if problem is None:
+        log.info("answering with the upstream %s", url)
+    else:
+        log.warning(
+            "the upstream %s is not reachable (%s): requests wait, pending, until it answers",
+            url,
+            problem,
+        )
+    return problem
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
