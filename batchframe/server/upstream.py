@@ -38,6 +38,7 @@ from batchframe._config import RetryPolicy, env_value
 from batchframe._retry import backoff_delay, parse_retry_after
 from batchframe.server.model_protocol import RETRY_LATER, Deliver
 from batchframe.server.store import FAILED, SUCCEEDED, Pending
+from batchframe.server.upstream_http import HttpPool, Lost, TooLarge, Unreachable
 from batchframe.server.upstream_wire import (
     UpstreamError,
     answer_item,
@@ -105,10 +106,6 @@ class UpstreamSettings:
         )
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class UpstreamModel:
     """Answers requests with an OpenAI-compatible ``/chat/completions`` endpoint."""
 
@@ -119,19 +116,19 @@ class UpstreamModel:
         self.concurrency = settings.concurrency
         self.calls = 0  # HTTP calls made (attempts included)
         self._schema_as_json_object = False
-        self._headers = {"content-type": "application/json", "accept": "application/json"}
+        self._headers = [("content-type", "application/json"), ("accept", "application/json")]
         if settings.api_key:
-            self._headers["authorization"] = f"Bearer {settings.api_key}"
+            self._headers.append(("authorization", f"Bearer {settings.api_key}"))
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._pool: HttpPool | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     def probe(self, timeout: float = 3.0) -> str | None:
         """None if the upstream answers HTTP at all, else why not (for the start-up message)."""
         try:
-            httpx.get(f"{self.settings.url}/models", headers=self._headers, timeout=timeout)
+            httpx.get(f"{self.settings.url}/models", headers=dict(self._headers), timeout=timeout)
         except httpx.HTTPError as exc:
             return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         return None
@@ -171,18 +168,17 @@ class UpstreamModel:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
 
     def _spawn(self, work: list[Pending], deliver: Deliver) -> None:
-        if self._client is None:
-            limits = httpx.Limits(
-                max_connections=self.concurrency, max_keepalive_connections=self.concurrency
-            )
-            connect = min(10.0, self.settings.timeout)
-            self._client = httpx.AsyncClient(
-                limits=limits, timeout=httpx.Timeout(self.settings.timeout, connect=connect)
+        if self._pool is None:
+            self._pool = HttpPool(
+                self.settings.url,
+                size=self.concurrency,
+                max_body=self.settings.max_answer_bytes,
+                connect_timeout=min(10.0, self.settings.timeout),
             )
         for item in work:
             task = asyncio.get_running_loop().create_task(self._answer(item, deliver))
@@ -215,18 +211,18 @@ class UpstreamModel:
         while True:
             try:
                 status, content_type, raw, retry_after = await self._call(payload)
-            except (httpx.ConnectError, httpx.ConnectTimeout):
+            except Unreachable:
                 return RETRY_LATER, b""  # down: the request waits, pending
-            except (TimeoutError, httpx.TimeoutException):
+            except TimeoutError:
                 error = (
                     f"The upstream did not answer within {self.settings.timeout:g} s "
                     f"({attempt + 1} attempts)"
                 )
                 retry_after = None
-            except httpx.TransportError as exc:
-                error = f"The upstream connection failed: {type(exc).__name__}: {exc}"
+            except Lost as exc:
+                error = f"The upstream connection failed: {exc}"
                 retry_after = None
-            except _TooLarge:
+            except TooLarge:
                 limit = self.settings.max_answer_bytes / 1024 / 1024
                 return FAILED, error_item(rid, f"The upstream's answer is larger than {limit:g} MB")
             else:
@@ -258,29 +254,12 @@ class UpstreamModel:
 
     async def _call(self, payload: bytes) -> tuple[int, str, bytes, float | None]:
         """One POST: (status, content type, body, Retry-After seconds), within the timeout."""
-        assert self._client is not None
+        assert self._pool is not None
         self.calls += 1
-        url = f"{self.settings.url}/chat/completions"
         async with asyncio.timeout(self.settings.timeout):
-            request = self._client.build_request(
-                "POST", url, content=payload, headers=self._headers
-            )
-            response = await self._client.send(request, stream=True)
-            try:
-                content_type = response.headers.get("content-type", "")
-                if content_type.startswith("text/event-stream"):
-                    return response.status_code, content_type, b"", None
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > self.settings.max_answer_bytes:
-                        raise _TooLarge
-                    chunks.append(chunk)
-            finally:
-                await response.aclose()
-        retry_after = parse_retry_after(response.headers.get("retry-after"))
-        return response.status_code, content_type, b"".join(chunks), retry_after
+            answer = await self._pool.post("/chat/completions", payload, self._headers)
+        retry_after = parse_retry_after(answer.retry_after)
+        return answer.status, answer.content_type, answer.body, retry_after
 
     def _schema_refused(self, status: int, raw: bytes, payload: bytes) -> bool:
         return (
@@ -298,7 +277,7 @@ class UpstreamModel:
         try:
             status, content_type, raw, _ = await self._call(payload)
             completion = read_completion(status, content_type, raw) if status == 200 else None
-        except (httpx.HTTPError, TimeoutError, _TooLarge, UpstreamError):
+        except (Unreachable, Lost, TooLarge, TimeoutError, UpstreamError):
             return None
         if completion is None:
             return None

@@ -9,7 +9,8 @@ The last user message of a request picks what the stub does by its part before a
 - ``fail-400``: 400 with an OpenAI error envelope; ``fail-500``: always 500;
 - ``flaky``: 503 (``Retry-After: 0``) the first time, then an answer; ``busy``: 429 the first
   time, then an answer; ``drop``: close the connection without a reply;
-- ``slow``: answer after ``slow_seconds``.
+- ``slow``: answer after ``slow_seconds``; ``chunked``: an answer in chunked transfer encoding;
+  ``close``: an answer with ``connection: close``.
 
 With ``json_object_only`` it refuses a ``json_schema`` response format the way
 llama-cpp-python's server does (a 500 naming ``response_format``) and answers a
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import http.server
 import socket
+import ssl
 import threading
 import time
 from collections import Counter
@@ -40,7 +42,12 @@ class StubUpstream:
     """``with StubUpstream() as stub: stub.url`` is ``http://127.0.0.1:PORT/v1``."""
 
     def __init__(
-        self, port: int = 0, *, slow_seconds: float = 0.3, json_object_only: bool = False
+        self,
+        port: int = 0,
+        *,
+        slow_seconds: float = 0.3,
+        json_object_only: bool = False,
+        tls: tuple[str, str] | None = None,
     ) -> None:
         self.slow_seconds = slow_seconds
         self.json_object_only = json_object_only
@@ -50,10 +57,14 @@ class StubUpstream:
         self.in_flight = 0
         self.stopping = threading.Event()
         self._lock = threading.Lock()
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
+        self._server = _QuietServer(("127.0.0.1", port), _handler(self))
         self._server.daemon_threads = True
+        if tls is not None:  # (certificate file, key file)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.url = f"http{'s' if tls else ''}://127.0.0.1:{self.port}/v1"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def __enter__(self) -> StubUpstream:
@@ -80,6 +91,11 @@ class StubUpstream:
             text = _last_user(body)
             self.seen[text] += 1
             return self.seen[text]
+
+
+class _QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Connections that clients drop (timeouts, shutdown) are expected here."""
 
 
 def _last_user(body: dict[str, Any]) -> str:
@@ -162,6 +178,20 @@ def _handler(stub: StubUpstream) -> type[http.server.BaseHTTPRequestHandler]:
                 self._send(400, b'{"error": {"message": "temperature is out of range"}}')
             elif mode == "fail-500":
                 self._send(500, b'{"error": {"message": "the model crashed"}}')
+            elif mode == "chunked":
+                payload = completion(body, f"echo: {text}")
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("transfer-encoding", "chunked")
+                self.end_headers()
+                for start in range(0, len(payload), 40):
+                    part = payload[start : start + 40]
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                self.wfile.write(b"0\r\n\r\n")
+            elif mode == "close":
+                headers = {"connection": "close"}
+                self._send(200, completion(body, f"echo: {text}"), headers=headers)
+                self.close_connection = True
             elif mode in ("flaky", "busy") and nth == 1:
                 status = 503 if mode == "flaky" else 429
                 self._send(status, b'{"error": "try later"}', headers={"retry-after": "0"})

@@ -114,7 +114,9 @@ def test_every_bad_answer_fails_its_row_and_the_rest_finish(stub: StubUpstream) 
     for rid in good:
         assert answer(got[rid])["choices"][0]["message"]["content"] == f"echo: {rid}"
     # 5xx, 429, timeouts and dropped connections were retried (once each here); others were not.
-    assert stub.seen["fail-500"] == stub.seen["hang"] == stub.seen["drop"] == 2
+    assert stub.seen["fail-500"] == stub.seen["hang"] == 2
+    # A dropped kept-alive connection is also replaced once silently (it may just have aged out).
+    assert 2 <= stub.seen["drop"] <= 4
     assert stub.seen["flaky"] == stub.seen["busy"] == 2
     assert stub.seen["fail-400"] == stub.seen["html"] == stub.seen["nochoices"] == 1
 
