@@ -130,7 +130,8 @@ def serve(
     """Start the local batch server in a daemon thread; return once it accepts connections.
 
     ``port=0`` picks a free port. ``options`` are :class:`ServerConfig` fields
-    (``speed``, ``fail_rate``, ``keys``, ...).
+    (``speed``, ``fail_rate``, ``keys``, ``expire_after``, and ``upstream``, ``model_map``,
+    ``upstream_concurrency``, ... to answer with an OpenAI-compatible model).
 
     >>> with serve(speed=1000) as handle:          # doctest: +SKIP
     ...     print(handle.base_url)
