@@ -113,7 +113,7 @@ class Engine:
             leases = list(self._claims)
             self._claims.clear()
         if leases:
-            self.store.release(leases)
+            self.store.release(leases, now=time.time())
 
     def pause(self) -> None:
         """Stop claiming until :meth:`resume` (``step`` still works).
@@ -227,7 +227,7 @@ class Engine:
                 return 0
             try:
                 stored = self.store.finish(rows, now=time.time(), close=close)
-                self.store.release(release)
+                self.store.release(release, now=time.time())
             finally:
                 for claim in complete:
                     claim.done.set()

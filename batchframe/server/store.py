@@ -400,12 +400,18 @@ class Store:
                     (now + lease_seconds, *leases),
                 )
 
-    def release(self, leases: Sequence[int]) -> None:
-        """Give ``leases`` back: their unfinished requests are pending again at once."""
+    def release(self, leases: Sequence[int], *, now: float) -> None:
+        """Give ``leases`` back: their unfinished requests are pending again at once (or, in a
+        batch cancelled or expired meanwhile, cancelled: they are no longer in flight)."""
         if leases:
             marks = ",".join("?" * len(leases))
             with self._transaction() as conn:
+                ranges = conn.execute(
+                    f"SELECT lo, hi FROM leases WHERE id IN ({marks})", leases
+                ).fetchall()
                 conn.execute(f"UPDATE leases SET expires = 0 WHERE id IN ({marks})", leases)
+                for lo, hi in ranges:
+                    store_work.close_released(conn, lo, hi, now)
 
     def stats(self) -> dict[str, int]:
         """Totals over all batches (for ``/_control/stats``)."""

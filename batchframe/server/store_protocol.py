@@ -84,8 +84,9 @@ class BatchStore(Protocol):
         """Extend leases whose holder is still working on them."""
         ...
 
-    def release(self, leases: Sequence[int]) -> None:
-        """Give leases back: their unfinished requests are pending again."""
+    def release(self, leases: Sequence[int], *, now: float) -> None:
+        """Give leases back: their unfinished requests are pending again (cancelled, in a batch
+        cancelled or expired meanwhile)."""
         ...
 
     def expire(self, now: float) -> int:

@@ -31,6 +31,7 @@ __all__ = [
     "Done",
     "Pending",
     "claim",
+    "close_released",
     "close_unfinished",
     "store_results",
 ]
@@ -147,6 +148,15 @@ def closed_batches(conn: sqlite3.Connection, rows: Sequence[Pending]) -> dict[in
             pks,
         )
     }
+
+
+def close_released(conn: sqlite3.Connection, lo: int, hi: int, now: float) -> int:
+    """Close the unfinished requests in ``seq`` range [lo, hi] whose batch was cancelled or
+    expired (given back, they are not in flight any more); return how many."""
+    rows: list[Pending] = conn.execute(_UNFINISHED, (lo, hi, _LAST_SEQ)).fetchall()
+    return sum(
+        close_rows(conn, pk, now, why, lo, hi) for pk, why in closed_batches(conn, rows).items()
+    )
 
 
 def close_unfinished(conn: sqlite3.Connection, pk: int, now: float, why: str) -> int:

@@ -116,10 +116,10 @@ def test_requests_given_back_in_a_cancelled_batch_end_cancelled() -> None:
     store.cancel_batch(TEAM, batch_id, now=1.0)
     assert counts(store, batch_id) == (4, 0, 0, 0)  # all four in flight
     store.finish(answers(claim.items[:1]), now=2.0)
-    store.release([claim.lease])  # the model could not run the other three
+    store.release([claim.lease], now=2.0)  # the model could not run the other three
+    assert counts(store, batch_id) == (0, 1, 0, 3)  # at once: no claim needed to settle them
     rest = store.claim(100, now=2.0)
     assert rest is not None and [r[2] for r in rest.items] == ["o000", "o001"]
-    assert counts(store, batch_id) == (0, 1, 0, 3)
     assert counts(store, other) == (2, 0, 0, 0)
 
 
