@@ -106,6 +106,14 @@ class UpstreamSettings:
         )
 
 
+@dataclass(frozen=True)
+class _Retry:
+    """A call that may work if tried again: why it failed, and the upstream's Retry-After."""
+
+    error: str
+    retry_after: float | None = None
+
+
 class UpstreamModel:
     """Answers requests with an OpenAI-compatible ``/chat/completions`` endpoint."""
 
@@ -207,44 +215,55 @@ class UpstreamModel:
         except UpstreamError as exc:
             return FAILED, error_item(rid, str(exc))
         price = self.settings.prices.get(model) if isinstance(model, str) else None
+        retry = self.settings.retry
         attempt = 0
         while True:
-            try:
-                status, content_type, raw, retry_after = await self._call(payload)
-            except Unreachable:
-                return RETRY_LATER, b""  # down: the request waits, pending
-            except TimeoutError:
-                error = (
-                    f"The upstream did not answer within {self.settings.timeout:g} s "
-                    f"({attempt + 1} attempts)"
-                )
-                retry_after = None
-            except Lost as exc:
-                error = f"The upstream connection failed: {exc}"
-                retry_after = None
-            except TooLarge:
-                limit = self.settings.max_answer_bytes / 1024 / 1024
-                return FAILED, error_item(rid, f"The upstream's answer is larger than {limit:g} MB")
-            else:
-                if 200 <= status < 300:
-                    try:
-                        completion = read_completion(status, content_type, raw)
-                    except UpstreamError as exc:
-                        return FAILED, error_item(rid, str(exc))
-                    return SUCCEEDED, answer_item(rid, completion, price)
-                if self._schema_refused(status, raw, payload):
-                    fallback = await self._schema_fallback(kind, body, rid, price)
-                    if fallback is not None:
-                        return fallback
-                error = error_message(status, raw)
-                if status not in _RETRY_STATUSES and status < 500:
-                    return FAILED, error_item(rid, error)
-            if attempt >= self.settings.retry.max_retries:
-                return FAILED, error_item(rid, error)
-            await asyncio.sleep(
-                backoff_delay(self.settings.retry, attempt, retry_after=retry_after)
-            )
+            outcome = await self._attempt(rid, kind, body, payload, price, attempt)
+            if not isinstance(outcome, _Retry):
+                return outcome
+            if attempt >= retry.max_retries:
+                return FAILED, error_item(rid, outcome.error)
+            await asyncio.sleep(backoff_delay(retry, attempt, retry_after=outcome.retry_after))
             attempt += 1
+
+    async def _attempt(
+        self,
+        rid: str,
+        kind: str,
+        body: Any,
+        payload: bytes,
+        price: tuple[float, float] | None,
+        attempt: int,
+    ) -> tuple[int, bytes] | _Retry:
+        """One call: the request's outcome, or what to retry after."""
+        try:
+            status, content_type, raw, retry_after = await self._call(payload)
+        except Unreachable:
+            return RETRY_LATER, b""  # down: the request waits, pending
+        except TimeoutError:
+            timeout = self.settings.timeout
+            return _Retry(
+                f"The upstream did not answer within {timeout:g} s ({attempt + 1} attempts)"
+            )
+        except Lost as exc:
+            return _Retry(f"The upstream connection failed: {exc}")
+        except TooLarge:
+            limit = self.settings.max_answer_bytes / 1024 / 1024
+            return FAILED, error_item(rid, f"The upstream's answer is larger than {limit:g} MB")
+        if 200 <= status < 300:
+            try:
+                completion = read_completion(status, content_type, raw)
+            except UpstreamError as exc:
+                return FAILED, error_item(rid, str(exc))
+            return SUCCEEDED, answer_item(rid, completion, price)
+        if self._schema_refused(status, raw, payload):
+            fallback = await self._schema_fallback(kind, body, rid, price)
+            if fallback is not None:
+                return fallback
+        error = error_message(status, raw)
+        if status in _RETRY_STATUSES or status >= 500:
+            return _Retry(error, retry_after)
+        return FAILED, error_item(rid, error)
 
     def _payload(self, kind: str, body: Any) -> bytes:
         model_map = self.settings.model_map

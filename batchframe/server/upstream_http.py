@@ -130,13 +130,27 @@ class HttpPool:
         data = protocol.send(h11.Request(method="POST", target=self.base + path, headers=head))
         data = (data or b"") + (protocol.send(h11.Data(data=body)) or b"")
         data += protocol.send(h11.EndOfMessage()) or b""
-        got_bytes = False
         try:
             connection.writer.write(data)
             await connection.writer.drain()
-            status, content_type, retry_after = 0, "", None
-            chunks: list[bytes] = []
-            size = 0
+        except (ConnectionError, OSError):
+            raise _Stale from None
+        answer = await self._read(connection)
+        if answer.content_type.startswith("text/event-stream"):
+            return answer, False  # not read to its end: the connection cannot be reused
+        reusable = protocol.our_state is h11.DONE and protocol.their_state is h11.DONE
+        if reusable:
+            protocol.start_next_cycle()
+        return answer, reusable
+
+    async def _read(self, connection: _Connection) -> Answer:
+        """The answer on ``connection`` (an event stream: its head only)."""
+        protocol = connection.h11
+        got_bytes = False
+        status, content_type, retry_after = 0, "", None
+        chunks: list[bytes] = []
+        size = 0
+        try:
             while True:
                 event = protocol.next_event()
                 if event is h11.NEED_DATA:
@@ -151,7 +165,7 @@ class HttpPool:
                     content_type = fields.get("content-type", "")
                     retry_after = fields.get("retry-after")
                     if content_type.startswith("text/event-stream"):
-                        return Answer(status, content_type, retry_after, b""), False
+                        break
                 elif isinstance(event, h11.Data):
                     size += len(event.data)
                     if size > self.max_body:
@@ -167,7 +181,4 @@ class HttpPool:
             raise Lost(f"{type(exc).__name__}: {exc}") from None
         except h11.ProtocolError as exc:
             raise Lost(f"the upstream's answer is not valid HTTP: {exc}") from None
-        reusable = protocol.our_state is h11.DONE and protocol.their_state is h11.DONE
-        if reusable:
-            protocol.start_next_cycle()
-        return Answer(status, content_type, retry_after, b"".join(chunks)), reusable
+        return Answer(status, content_type, retry_after, b"".join(chunks))
