@@ -12,6 +12,7 @@ __all__ = [
     "EnvSettings",
     "PollPolicy",
     "RetryPolicy",
+    "env_value",
     "read_env",
 ]
 
@@ -97,3 +98,13 @@ def read_env(environ: Mapping[str, str] | None = None) -> EnvSettings:
         progress_disabled=flag("BATCHFRAME_DISABLE_PROGRESS"),
         manifest_dir=env.get("BATCHFRAME_HOME") or None,
     )
+
+
+def env_value(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The value of the environment variable a user named (e.g. ``--upstream-api-key-env``),
+    None when unset or empty.
+
+    >>> env_value("BATCHFRAME_TEST_UNSET_VARIABLE", {})
+    """
+    env = os.environ if environ is None else environ
+    return env.get(name) or None

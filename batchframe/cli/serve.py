@@ -97,6 +97,59 @@ __all__ = ["serve"]
     show_default=True,
     help="Largest JSONL file POST /v1/files takes, in MB (413 past it).",
 )
+@click.option(
+    "--expire-after",
+    default=30 * 86400.0,
+    type=float,
+    show_default=True,
+    help="Seconds from a batch's creation to its expire_time; then what is unfinished is cancelled.",
+)
+@click.option(
+    "--upstream",
+    metavar="URL",
+    default=None,
+    help="Answer with an OpenAI-compatible model at URL (its /v1 base: vLLM, llama.cpp, Ollama, "
+    "...) instead of the simulator.",
+)
+@click.option(
+    "--upstream-api-key-env",
+    metavar="VAR",
+    default=None,
+    help="Environment variable holding the upstream's API key (sent as a Bearer token).",
+)
+@click.option(
+    "--upstream-concurrency",
+    default=8,
+    type=click.IntRange(min=1),
+    show_default=True,
+    help="Upstream calls in flight at once.",
+)
+@click.option(
+    "--upstream-timeout",
+    default=300.0,
+    type=float,
+    show_default=True,
+    help="Seconds one upstream call may take.",
+)
+@click.option(
+    "--upstream-retries",
+    default=4,
+    type=click.IntRange(min=0),
+    show_default=True,
+    help="Retries of an upstream call on 429, 5xx, timeouts and lost connections.",
+)
+@click.option(
+    "--model-map",
+    metavar="A=B,...",
+    default=None,
+    help="Upstream model for each requested model, e.g. grok-4.3=gemma-3-270m (* for any other).",
+)
+@click.option(
+    "--upstream-price",
+    metavar="MODEL=IN/OUT,...",
+    default=None,
+    help="USD per million prompt/completion tokens by requested model (default: cost 0).",
+)
 def serve(
     host: str,
     port: int,
@@ -115,6 +168,14 @@ def serve(
     grpc_port: int | None,
     models: str | None,
     max_file_mb: float,
+    expire_after: float,
+    upstream: str | None,
+    upstream_api_key_env: str | None,
+    upstream_concurrency: int,
+    upstream_timeout: float,
+    upstream_retries: int,
+    model_map: str | None,
+    upstream_price: str | None,
 ) -> None:
     """Run the local batch server (the xAI Batch REST API, offline).
 
@@ -123,10 +184,12 @@ def serve(
       batchframe serve --port 8000 --db batches.sqlite --speed 500
       export XAI_BASE_URL=http://127.0.0.1:8000/v1 XAI_API_KEY=local-key
       batchframe serve --port 8000 --grpc-port 50051   # xai_sdk.Client(api_host="localhost:50051")
+      batchframe serve --upstream http://127.0.0.1:8080/v1 --model-map grok-4.3=gemma-3-270m
     """
     from batchframe.server.config import ServerConfig, load_keys, parse_models
     from batchframe.server.prices import DEFAULT_MODELS
     from batchframe.server.runner import run_forever
+    from batchframe.server.upstream import UpstreamSettings
 
     try:
         config = ServerConfig(
@@ -145,7 +208,17 @@ def serve(
             grpc_port=grpc_port,
             models=parse_models(models) if models is not None else DEFAULT_MODELS,
             max_file_mb=max_file_mb,
+            expire_after=expire_after,
+            upstream=upstream,
+            upstream_api_key_env=upstream_api_key_env,
+            upstream_concurrency=upstream_concurrency,
+            upstream_timeout=upstream_timeout,
+            upstream_retries=upstream_retries,
+            model_map=model_map,
+            upstream_prices=upstream_price,
         )
+        if config.upstream is not None:
+            UpstreamSettings.from_config(config)  # the key's variable is set
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     shown = f"[{host}]" if ":" in host else host
@@ -156,4 +229,10 @@ def serve(
             f"gRPC API (xai-sdk) on {address}: xai_sdk.Client(api_host={address!r})", err=True
         )
 
+    if config.upstream is not None:
+        click.echo(
+            f"answering with the upstream {config.upstream} "
+            f"({config.upstream_concurrency} calls at once)",
+            err=True,
+        )
     run_forever(host, port, config, on_grpc=announce)

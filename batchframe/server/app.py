@@ -38,6 +38,7 @@ from batchframe.server.errors import (
 from batchframe.server.faults import Faults, RollingLimit
 from batchframe.server.file_ingest import FileIngest
 from batchframe.server.files import FileRoutes, RawContent
+from batchframe.server.model_protocol import Model
 from batchframe.server.openapi import OPENAPI_JSON
 from batchframe.server.other_routes import other_route
 from batchframe.server.routes import (
@@ -47,9 +48,11 @@ from batchframe.server.routes import (
     read_json,
 )
 from batchframe.server.service import BATCH_ID_RE, BatchService
+from batchframe.server.simulated import SimulatedModel
 from batchframe.server.store import Store
+from batchframe.server.upstream import UpstreamModel, UpstreamSettings
 
-__all__ = ["BatchServer", "DroppedConnection"]
+__all__ = ["BatchServer", "DroppedConnection", "build_model"]
 
 log = logging.getLogger("batchframe")
 
@@ -84,22 +87,28 @@ class BatchServer:
             config = ServerConfig(**{**config.__dict__, **options})
         self.config = config
         self.faults = Faults.from_config(config)
-        self.store = Store(config.db)
+        # Built first: a bad upstream setting is an error before any file is opened.
+        self.model = build_model(config, fail_rate=lambda: self.faults.fail_rate)
+        self.store = Store(config.db, expire_after=config.expire_after)
         self.ingest = FileIngest(
             self.store,
             lambda: self.service.admitted,
             on_requests=lambda: self.engine.notify(),
             max_lines=config.max_file_lines,
         )
-        self.service = BatchService(self.store, config.models, on_file_batch=self.ingest.notify)
+        self.service = BatchService(
+            self.store, admitted_models(config), on_file_batch=self.ingest.notify
+        )
         self.routes = Routes(self.service, config.time_format)
         self.files = FileRoutes(self.store, config.max_file_bytes)
         self.engine = Engine(
             self.store,
+            model=self.model,
             speed=config.speed,
-            fail_rate=lambda: self.faults.fail_rate,
-            seed=config.seed,
+            sweep_every=min(1.0, max(0.05, config.expire_after / 4)),
         )
+        #: Why the upstream could not be reached at start (None: reached, or no upstream).
+        self.upstream_problem = _probe(self.model)
         self._limits = RollingLimit()
         self.internal_errors = 0
         if paused:
@@ -341,6 +350,29 @@ class BatchServer:
         await _reply(send, status, out_headers, out)
 
 
+def build_model(config: ServerConfig, *, fail_rate: Callable[[], float]) -> Model:
+    """The model ``config`` asks for: its upstream, else the simulator."""
+    if config.upstream is None:
+        return SimulatedModel(fail_rate, config.seed)
+    return UpstreamModel(UpstreamSettings.from_config(config))
+
+
+def _probe(model: Model) -> str | None:
+    if not isinstance(model, UpstreamModel):
+        return None
+    problem = model.probe()
+    url = model.settings.url
+    if problem is None:
+        log.info("answering with the upstream %s", url)
+    else:
+        log.warning(
+            "the upstream %s is not reachable (%s): requests wait, pending, until it answers",
+            url,
+            problem,
+        )
+    return problem
+
+
 async def _lifespan(receive: Receive, send: Send) -> None:
     while True:
         message = await receive()
@@ -391,3 +423,10 @@ async def _drop(send: Send) -> None:
         {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"64")]}
     )
     raise DroppedConnection("dropped connection (drop_rate)")
+
+
+def admitted_models(config: ServerConfig) -> tuple[str, ...]:
+    """The batch-enabled models: ``config.models``, plus the models a ``model_map`` names for an
+    upstream (its ``*`` admits any model), since those are the names its users send."""
+    mapped = tuple(config.model_map) if isinstance(config.model_map, Mapping) else ()
+    return (*config.models, *(m for m in mapped if m not in config.models))

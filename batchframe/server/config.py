@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from batchframe.server.prices import DEFAULT_MODELS
+from batchframe.server.store import DEFAULT_EXPIRE_AFTER
+from batchframe.server.upstream_wire import check_upstream_url, parse_model_map, parse_prices
 
 __all__ = ["DEFAULT_TEAM", "ServerConfig", "load_keys", "parse_models"]
 
@@ -23,8 +26,19 @@ class ServerConfig:
     ``[0, 1]``; ``latency`` is seconds added to each call; ``seed`` makes faults and failures
     reproducible.
 
+    ``expire_after`` is seconds from a batch's creation to its ``expire_time``, when what is
+    unfinished is cancelled. ``upstream`` (an ``http(s)://.../v1`` URL) answers requests with an
+    OpenAI-compatible model instead of the simulator: ``upstream_api_key_env`` names the variable
+    holding its key, ``upstream_concurrency`` and ``upstream_timeout`` (seconds per call) bound
+    the calls, ``upstream_retries`` retries 429, 5xx and timeouts, ``model_map`` renames models
+    (``{"grok-4.3": "gemma-3-270m"}`` or ``"grok-4.3=gemma-3-270m,*=other"``), and
+    ``upstream_prices`` prices them (``{"grok-4.3": (0.10, 0.40)}`` or ``"grok-4.3=0.10/0.40"``:
+    USD per million prompt / completion tokens, by the requests' model; unpriced costs 0).
+
     >>> ServerConfig(speed=100, fail_rate=0.1).max_body_bytes
     26214400
+    >>> ServerConfig(upstream="http://127.0.0.1:8080/v1", model_map="grok-4.3=gemma").model_map
+    {'grok-4.3': 'gemma'}
     """
 
     db: str = ":memory:"
@@ -47,8 +61,18 @@ class ServerConfig:
     models: tuple[str, ...] = DEFAULT_MODELS
     max_file_mb: float = 200.0
     max_file_lines: int = 50_000
+    # -- issue 12: expiry and the upstream model ----------------------------------------------
+    expire_after: float = DEFAULT_EXPIRE_AFTER
+    upstream: str | None = None
+    upstream_api_key_env: str | None = None
+    upstream_concurrency: int = 8
+    upstream_timeout: float = 300.0
+    upstream_retries: int = 4
+    model_map: Mapping[str, str] | str | None = None
+    upstream_prices: Mapping[str, tuple[float, float]] | str | None = None
 
     def __post_init__(self) -> None:
+        self._check_upstream()
         for name in ("fail_rate", "http_error_rate", "drop_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -67,6 +91,22 @@ class ServerConfig:
             raise ValueError(f"grpc_port must be between 0 and 65535, got {self.grpc_port!r}")
         if self.max_file_mb <= 0 or self.max_file_lines < 1:
             raise ValueError("max_file_mb must be > 0 and max_file_lines >= 1")
+
+    def _check_upstream(self) -> None:
+        if not self.expire_after > 0:
+            raise ValueError(f"expire_after must be > 0 seconds, got {self.expire_after!r}")
+        if self.upstream is not None:
+            object.__setattr__(self, "upstream", check_upstream_url(self.upstream))
+        elif self.model_map is not None or self.upstream_prices or self.upstream_api_key_env:
+            raise ValueError("model_map, upstream_prices and upstream_api_key_env need upstream")
+        if self.upstream_concurrency < 1 or not self.upstream_timeout > 0:
+            raise ValueError("upstream_concurrency must be >= 1 and upstream_timeout > 0")
+        if self.upstream_retries < 0:
+            raise ValueError("upstream_retries must be >= 0")
+        if self.model_map is not None:
+            object.__setattr__(self, "model_map", parse_model_map(self.model_map))
+        if self.upstream_prices is not None:
+            object.__setattr__(self, "upstream_prices", parse_prices(self.upstream_prices))
 
     @property
     def max_body_bytes(self) -> int:

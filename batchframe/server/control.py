@@ -63,6 +63,7 @@ def handle(
         result = {
             **server.store.stats(),
             "processed": engine.processed,
+            "in_flight": engine.in_flight,
             "paused": engine.paused,
             "internal_errors": server.internal_errors,
             "faults": {**server.faults.as_dict(), "speed": engine.speed},

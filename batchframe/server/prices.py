@@ -118,8 +118,24 @@ def price_of(model: str) -> ModelPrice:
     )
 
 
+class AnyModel(frozenset[str]):
+    """Every model name is admitted: a model map's ``*`` sends any model to the upstream.
+
+    >>> "some-model" in AnyModel()
+    True
+    """
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str)
+
+
 def resolve_models(names: Iterable[str]) -> frozenset[str]:
-    """Every name a request may use for the admitted ``names``: each name and its aliases."""
+    """Every name a request may use for the admitted ``names``: each name and its aliases.
+
+    ``*`` among the names (a model map's catch-all) admits every model.
+    """
+    if "*" in names:
+        return AnyModel()
     out: set[str] = set()
     for name in names:
         out.add(name)

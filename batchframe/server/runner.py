@@ -162,7 +162,9 @@ def serve(
     ``port=0`` picks a free port. ``grpc_port`` also serves the gRPC front for ``xai-sdk``
     (0 = a free port; the handle's ``grpc_address`` is what ``api_host`` takes). ``models`` are
     the batch-enabled models (default: the reference's, see ``batchframe serve --help``).
-    ``options`` are the other :class:`ServerConfig` fields (``speed``, ``fail_rate``, ``keys``, ...).
+    ``options`` are the other :class:`ServerConfig` fields (``speed``, ``fail_rate``, ``keys``,
+    ``expire_after``, and ``upstream``, ``model_map``, ``upstream_concurrency``, ... to answer
+    with an OpenAI-compatible model).
 
     >>> with serve(speed=1000) as handle:          # doctest: +SKIP
     ...     print(handle.base_url)

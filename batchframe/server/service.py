@@ -109,7 +109,7 @@ class BatchInfo:
 
     @property
     def expire_ts(self) -> float:
-        return self.row.create_ts + EXPIRY_SECONDS
+        return self.row.expire_ts
 
 
 class BatchService:
@@ -249,6 +249,8 @@ class BatchService:
         """The admitted text models (catalogue entries, aliases folded in), in admitted order."""
         out: dict[str, ModelPrice] = {}
         for name in self.models:
+            if name == "*":  # a model map's catch-all is no model of its own
+                continue
             price = price_of(name)
             if price.kind == "text":
                 out.setdefault(price.name, price)

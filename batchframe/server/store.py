@@ -1,17 +1,28 @@
-"""SQLite state of the local batch server: batches, requests and their finished results.
+"""SQLite state of the local batch server: batches, requests, leases and finished results.
 
-The store never sees HTTP. One connection, guarded by one lock; every statement is
-parameterised. Batch counters are kept up to date in the same transaction as the rows they count,
-so a poll reads one row. Requests are written once; a finished request gets a row in ``results``
-(clustered by batch and ID) holding its result item as JSON bytes, so a results page is one
-range read and a join of bytes. A request with no result row is pending. The engine works
-oldest first, so one cursor (the last ``seq`` it finished) marks where pending work starts.
+The one implementation of :class:`~batchframe.server.store_protocol.BatchStore`; SQL lives here
+and nowhere else. The store never sees HTTP. One connection, guarded by one lock (held only for
+a statement or a transaction, never while a model runs); every statement is parameterised. Batch
+counters are kept up to date in the same transaction as the rows they count, so a poll reads one
+row. Requests are written once; a finished request gets a row in ``results`` (clustered by batch
+and ID) holding its result item as JSON bytes, so a results page is one range read and a join of
+bytes.
+
+A request is *pending*, then *claimed* under a lease, then *done* (it has a result row); the
+work queue is in :mod:`batchframe.server.store_work`. Opening a file releases every lease, since
+a database file is served by one process: what a killed server had in flight runs again, and is
+still answered once.
 
 >>> s = Store(":memory:")
 >>> b = s.create_batch("team", "demo", key_id="k", now=0.0)
 >>> s.add_requests("team", b.batch_id, [("r1", "chat_get_completion", "m", b"{}")], now=0.0)
 1
->>> s.get_batch("team", b.batch_id).num_pending
+>>> claim = s.claim(10, now=0.0)
+>>> [item[2] for item in claim.items]
+['r1']
+>>> s.finish([(*claim.items[0][:3], SUCCEEDED, b"{}")], now=0.0, close=[claim.lease])
+1
+>>> s.get_batch("team", b.batch_id).num_success
 1
 """
 
@@ -20,29 +31,50 @@ from __future__ import annotations
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import orjson
 
+from batchframe.server import store_work
 from batchframe.server.errors import NotFound, PermissionDenied, PreconditionFailed
+from batchframe.server.store_work import (
+    CANCELLED,
+    FAILED,
+    PENDING,
+    STATE_NAMES,
+    SUCCEEDED,
+    Claim,
+    Done,
+    Pending,
+)
 
-__all__ = ["STATE_NAMES", "BatchRow", "FileRow", "NewFile", "NewRequest", "Pending", "Store"]
+__all__ = [
+    "CANCELLED",
+    "DEFAULT_EXPIRE_AFTER",
+    "FAILED",
+    "LEASE_SECONDS",
+    "PENDING",
+    "STATE_NAMES",
+    "SUCCEEDED",
+    "BatchRow",
+    "Claim",
+    "Done",
+    "FileRow",
+    "NewFile",
+    "NewRequest",
+    "Pending",
+    "Store",
+]
 
-PENDING, SUCCEEDED, FAILED, CANCELLED = 1, 2, 3, 4
-STATE_NAMES = {
-    0: "unknown",
-    PENDING: "pending",
-    SUCCEEDED: "succeeded",
-    FAILED: "failed",
-    CANCELLED: "cancelled",
-}
+#: A batch expires this many seconds after it was created (xAI: 30 days).
+DEFAULT_EXPIRE_AFTER = 30 * 86400.0
+#: How long a claim stays live without being renewed.
+LEASE_SECONDS = 60.0
 
 #: (batch_request_id, kind, model, canonical request JSON)
 NewRequest = tuple[str, str, str, bytes]
-#: (seq, batch_pk, batch_request_id, kind, canonical request JSON)
-Pending = tuple[int, int, str, str, bytes]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -80,6 +112,15 @@ CREATE TABLE IF NOT EXISTS results (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS engine (id INTEGER PRIMARY KEY CHECK (id = 1), cursor INTEGER NOT NULL);
 INSERT OR IGNORE INTO engine (id, cursor) VALUES (1, 0);
+CREATE TABLE IF NOT EXISTS leases (
+    id INTEGER PRIMARY KEY,
+    lo INTEGER NOT NULL,
+    hi INTEGER NOT NULL,
+    expires REAL NOT NULL
+);
+"""
+_AFTER_MIGRATION = """
+CREATE INDEX IF NOT EXISTS ix_batches_expiry ON batches(expire_ts) WHERE expired_ts IS NULL;
 """
 
 _INSERT = (
@@ -88,7 +129,7 @@ _INSERT = (
 )
 _BATCH_COLUMNS = (
     "pk, batch_id, name, key_id, create_ts, cancel_ts,"
-    " num_requests, num_pending, num_success, num_error, num_cancelled"
+    " num_requests, num_pending, num_success, num_error, num_cancelled, expire_ts"
 )
 _IN_CHUNK = 900
 
@@ -120,13 +161,18 @@ class BatchRow:
     num_success: int
     num_error: int
     num_cancelled: int
+    expire_ts: float
 
 
 class Store:
-    """Batches and requests in SQLite (``":memory:"`` or a file, WAL mode for files)."""
+    """Batches and requests in SQLite (``":memory:"`` or a file, WAL mode for files).
 
-    def __init__(self, path: str = ":memory:") -> None:
+    ``expire_after`` (seconds) sets each new batch's ``expire_time``.
+    """
+
+    def __init__(self, path: str = ":memory:", *, expire_after: float = DEFAULT_EXPIRE_AFTER):
         self.path = path
+        self.expire_after = expire_after
         self.lock = threading.RLock()
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         # Big pages: fewer splits for ~1 KB result rows (only takes effect on a new database).
@@ -136,6 +182,25 @@ class Store:
             self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA temp_store=MEMORY")
         self._conn.executescript(_SCHEMA)
+        self._migrate()
+        # One process serves a file: whatever an earlier process held in flight is pending again.
+        self._conn.execute("UPDATE leases SET expires = 0")
+
+    def _migrate(self) -> None:
+        """Columns added since the first release, for a file made before them."""
+        have = {
+            name
+            for (name,) in self._conn.execute("SELECT name FROM pragma_table_info(?)", ("batches",))
+        }
+        if "expire_ts" not in have:  # when unfinished requests are cancelled
+            self._conn.execute("ALTER TABLE batches ADD COLUMN expire_ts REAL")
+        if "expired_ts" not in have:  # when that happened (NULL: not yet)
+            self._conn.execute("ALTER TABLE batches ADD COLUMN expired_ts REAL")
+        self._conn.execute(
+            "UPDATE batches SET expire_ts = create_ts + ? WHERE expire_ts IS NULL",
+            (self.expire_after,),
+        )
+        self._conn.executescript(_AFTER_MIGRATION)
 
     def close(self) -> None:
         with self.lock:
@@ -158,8 +223,9 @@ class Store:
         batch_id = f"batch_{uuid.uuid4()}"
         with self._transaction() as conn:
             conn.execute(
-                "INSERT INTO batches (batch_id, team, name, key_id, create_ts) VALUES (?, ?, ?, ?, ?)",
-                (batch_id, team, name, key_id, now),
+                "INSERT INTO batches (batch_id, team, name, key_id, create_ts, expire_ts)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (batch_id, team, name, key_id, now, now + self.expire_after),
             )
         batch = self.get_batch(team, batch_id)
         assert batch is not None
@@ -190,26 +256,29 @@ class Store:
         return [BatchRow(*row) for row in rows]
 
     def cancel_batch(self, team: str, batch_id: str, *, now: float) -> BatchRow:
-        """Set ``cancel_time`` (once) and turn pending requests into cancelled result rows."""
+        """Set ``cancel_time`` (once); requests not in flight become cancelled result rows.
+
+        Requests under a live lease are being answered: they finish and keep their answer.
+        """
         with self._transaction() as conn:
             batch = self.require_batch(team, batch_id)
             if batch.cancel_ts is None:
                 conn.execute("UPDATE batches SET cancel_ts = ? WHERE pk = ?", (now, batch.pk))
-            cur = conn.execute(
-                "INSERT INTO results (batch_pk, rid, state, finish_ts, result)"
-                " SELECT batch_pk, rid, 4, ?, CAST('{\"batch_request_id\":' || json_quote(rid) ||"
-                ' \',"batch_result":{"error":"Batch cancelled"}}\' AS BLOB)'
-                " FROM requests WHERE batch_pk = ? AND seq > (SELECT cursor FROM engine)"
-                " ORDER BY rid ON CONFLICT DO NOTHING",
-                (now, batch.pk),
-            )
-            if cur.rowcount > 0:
-                conn.execute(
-                    "UPDATE batches SET num_pending = num_pending - ?,"
-                    " num_cancelled = num_cancelled + ? WHERE pk = ?",
-                    (cur.rowcount, cur.rowcount, batch.pk),
-                )
+            store_work.close_unfinished(conn, batch.pk, now, "Batch cancelled")
         return self.require_batch(team, batch_id)
+
+    def expire(self, now: float) -> int:
+        """Cancel what is unfinished in batches past their expiry ("Batch expired"); return how
+        many requests that cancelled. Requests in flight finish, as on cancel."""
+        with self._transaction() as conn:
+            due = conn.execute(
+                "SELECT pk FROM batches WHERE expired_ts IS NULL AND expire_ts <= ?", (now,)
+            ).fetchall()
+            closed = 0
+            for (pk,) in due:
+                closed += store_work.close_unfinished(conn, pk, now, "Batch expired")
+                conn.execute("UPDATE batches SET expired_ts = ? WHERE pk = ?", (now, pk))
+        return closed
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -219,12 +288,15 @@ class Store:
         """Admit all items or none; return how many were new.
 
         An identical re-add of an ID is a no-op; the same ID with different content raises
-        :class:`PreconditionFailed` (412) and nothing is admitted.
+        :class:`PreconditionFailed` (412) and nothing is admitted. A cancelled or expired batch
+        takes nothing (403).
         """
         with self._transaction() as conn:
             batch = self.require_batch(team, batch_id)
             if batch.cancel_ts is not None:
                 raise PermissionDenied(f"Cannot add requests to cancelled batch {batch_id}")
+            if batch.expire_ts <= now:
+                raise PermissionDenied(f"Cannot add requests to expired batch {batch_id}")
             before = conn.total_changes
             conn.executemany(
                 _INSERT,
@@ -265,7 +337,10 @@ class Store:
     def list_requests(
         self, pk: int, limit: int, after: str | None
     ) -> list[tuple[str, str, str, int, float, float | None]]:
-        """(id, kind, model, state, create_ts, finish_ts) ordered by ID, after ``after``."""
+        """(id, kind, model, state, create_ts, finish_ts) ordered by ID, after ``after``.
+
+        A claimed request is still ``pending`` here, as on xAI.
+        """
         with self.lock:
             return self._conn.execute(
                 "SELECT q.rid, q.kind, q.model, COALESCE(r.state, 1), q.create_ts, r.finish_ts"
@@ -283,51 +358,62 @@ class Store:
                 (pk, after or "", limit),
             ).fetchall()
 
-    # -- engine --------------------------------------------------------------------------------
+    # -- work: claim, finish, renew, release ---------------------------------------------------
 
-    def take_pending(self, limit: int) -> list[Pending]:
-        """The oldest unfinished requests after the engine cursor (they stay pending until
-        :meth:`finish`); rows of cancelled batches may be among them and are skipped there."""
-        with self.lock:
-            return self._conn.execute(
-                "SELECT seq, batch_pk, rid, kind, canon FROM requests"
-                " WHERE seq > (SELECT cursor FROM engine) ORDER BY seq LIMIT ?",
-                (limit,),
-            ).fetchall()
+    def claim(
+        self, limit: int, *, now: float, lease_seconds: float = LEASE_SECONDS
+    ) -> Claim | None:
+        """Lease up to ``limit`` pending requests, oldest first (None when nothing is pending).
 
-    def finish(self, done: Sequence[tuple[int, int, str, int, bytes]], *, now: float) -> int:
-        """Store finished requests: (seq, batch_pk, id, state, result bytes), a prefix of the
-        pending queue in ``seq`` order; return how many were stored.
-
-        Rows of a batch cancelled meanwhile are skipped: cancel already finished them.
+        Requests of an expired or given-back lease come first; then never-claimed ones, skipping
+        batches that were cancelled or expired (their requests already have results).
         """
-        if not done:
+        if limit <= 0:
+            return None
+        with self._transaction() as conn:
+            return store_work.claim(conn, limit, now, now + lease_seconds)
+
+    def finish(self, done: Sequence[Done], *, now: float, close: Iterable[int] = ()) -> int:
+        """Store finished requests, (seq, batch_pk, id, state, result bytes) each, and end the
+        leases in ``close`` (every request in them is finished); return how many were stored.
+
+        A request that already has a result (cancelled while its lease was stale, or answered by
+        another run after a crash) keeps it: results are written once.
+        """
+        leases = list(close)
+        if not done and not leases:
             return 0
         with self._transaction() as conn:
-            pks = list({row[1] for row in done})
-            marks = ",".join("?" * len(pks))
-            cancelled = {
-                pk
-                for (pk,) in conn.execute(
-                    f"SELECT pk FROM batches WHERE pk IN ({marks}) AND cancel_ts IS NOT NULL", pks
+            stored = store_work.store_results(conn, done, now)
+            if leases:
+                marks = ",".join("?" * len(leases))
+                conn.execute(f"DELETE FROM leases WHERE id IN ({marks})", leases)
+        return stored
+
+    def renew(
+        self, leases: Sequence[int], *, now: float, lease_seconds: float = LEASE_SECONDS
+    ) -> None:
+        """Keep ``leases`` live for another ``lease_seconds``: their holder is still working."""
+        if leases:
+            marks = ",".join("?" * len(leases))
+            with self._transaction() as conn:
+                conn.execute(
+                    f"UPDATE leases SET expires = ? WHERE id IN ({marks})",
+                    (now + lease_seconds, *leases),
                 )
-            }
-            rows = [row for row in done if row[1] not in cancelled] if cancelled else done
-            conn.executemany(
-                "INSERT INTO results (batch_pk, rid, state, finish_ts, result) VALUES (?, ?, ?, ?, ?)",
-                [(pk, rid, state, now, result) for _seq, pk, rid, state, result in rows],
-            )
-            conn.execute("UPDATE engine SET cursor = ? WHERE id = 1", (max(r[0] for r in done),))
-            counts: dict[int, list[int]] = {}
-            for _seq, pk, _rid, state, _result in rows:
-                pair = counts.setdefault(pk, [0, 0])
-                pair[0 if state == SUCCEEDED else 1] += 1
-            conn.executemany(
-                "UPDATE batches SET num_pending = num_pending - ?, num_success = num_success + ?,"
-                " num_error = num_error + ? WHERE pk = ?",
-                [(ok + bad, ok, bad, pk) for pk, (ok, bad) in counts.items()],
-            )
-        return len(rows)
+
+    def release(self, leases: Sequence[int], *, now: float) -> None:
+        """Give ``leases`` back: their unfinished requests are pending again at once (or, in a
+        batch cancelled or expired meanwhile, cancelled: they are no longer in flight)."""
+        if leases:
+            marks = ",".join("?" * len(leases))
+            with self._transaction() as conn:
+                ranges = conn.execute(
+                    f"SELECT lo, hi FROM leases WHERE id IN ({marks})", leases
+                ).fetchall()
+                conn.execute(f"UPDATE leases SET expires = 0 WHERE id IN ({marks})", leases)
+                for lo, hi in ranges:
+                    store_work.close_released(conn, lo, hi, now)
 
     def stats(self) -> dict[str, int]:
         """Totals over all batches (for ``/_control/stats``)."""
@@ -337,8 +423,9 @@ class Store:
                 " COALESCE(SUM(num_success), 0), COALESCE(SUM(num_error), 0),"
                 " COALESCE(SUM(num_cancelled), 0) FROM batches"
             ).fetchone()
-        names = ("batches", "requests", "pending", "succeeded", "failed", "cancelled")
-        return dict(zip(names, (int(v) for v in row), strict=True))
+            (leased,) = self._conn.execute("SELECT COUNT(*) FROM leases").fetchone()
+        names = ("batches", "requests", "pending", "succeeded", "failed", "cancelled", "leases")
+        return dict(zip(names, (int(v) for v in (*row, leased)), strict=True))
 
     # -- files and file-based batches (added for issue 11, the file flow and the gRPC front) ---
     # Additive on purpose: their own tables, created on first use, so the schema above and the
@@ -414,9 +501,11 @@ class Store:
         self._files_schema()
         batch_id = f"batch_{uuid.uuid4()}"
         with self._transaction() as conn:
+            expire_ts = now + self.expire_after
             cur = conn.execute(
-                "INSERT INTO batches (batch_id, team, name, key_id, create_ts) VALUES (?, ?, ?, ?, ?)",
-                (batch_id, team, name, key_id, now),
+                "INSERT INTO batches (batch_id, team, name, key_id, create_ts, expire_ts)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (batch_id, team, name, key_id, now, expire_ts),
             )
             pk = int(cur.lastrowid or 0)
             conn.execute(
@@ -424,7 +513,7 @@ class Store:
                 (pk, input_file_id),
             )
         # The batch as created (not re-read): the file may be parsed a moment later.
-        return BatchRow(pk, batch_id, name, key_id, now, None, 0, 0, 0, 0, 0)
+        return BatchRow(pk, batch_id, name, key_id, now, None, 0, 0, 0, 0, 0, expire_ts)
 
     def batch_files_of(self, pks: Sequence[int]) -> dict[int, tuple[str, str | None, int]]:
         """batch pk -> (input_file_id, cancel_by_xai_message, parse state) for file batches."""
