@@ -125,7 +125,7 @@ class Routes:
             "batch_id": b.batch_id,
             "name": b.name,
             "create_time": self.time(b.create_ts),
-            "expire_time": self.time(info.expire_ts),
+            "expire_time": self.time(b.expire_ts),
             "create_api_key_id": b.key_id,
             "cancel_time": self.time(b.cancel_ts),
             "cancel_by_xai_message": info.cancel_by_xai_message,

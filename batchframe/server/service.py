@@ -28,7 +28,6 @@ __all__ = [
     "BATCH_ID_RE",
     "DEFAULT_LIMIT",
     "ENDPOINTS",
-    "EXPIRY_SECONDS",
     "FILE_ID_RE",
     "MAX_LIMIT",
     "MAX_NAME",
@@ -43,7 +42,6 @@ MAX_NAME = 1024
 MAX_TOKENIZE_CHARS = 1_000_000
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-EXPIRY_SECONDS = 30 * 86400
 MASKED_KEY_ID = "********-****-****-****-************"
 ENDPOINTS = {
     "chat_get_completion": "xai_api.Chat/GetCompletion",
@@ -106,10 +104,6 @@ class BatchInfo:
     row: BatchRow
     input_file_id: str | None = None
     cancel_by_xai_message: str | None = None
-
-    @property
-    def expire_ts(self) -> float:
-        return self.row.expire_ts
 
 
 class BatchService:

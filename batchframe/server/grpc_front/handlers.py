@@ -151,7 +151,7 @@ class Handlers:
             batch_id=row.batch_id,
             name=row.name,
             create_time=timestamp(row.create_ts),
-            expire_time=timestamp(info.expire_ts),
+            expire_time=timestamp(row.expire_ts),
             create_api_key_id=row.key_id,
             state=batch_pb2.BatchState(
                 num_requests=row.num_requests,
