@@ -210,7 +210,7 @@ class FileIngest:
                 raise FileInvalid(f"{_PREFIX}input file {file_id} was deleted")
             items = parse_jsonl(content, self._admitted(), max_lines=self.max_lines)
         except FileInvalid as exc:
-            self.store.cancel_by_xai(team, batch_id, str(exc), now=now)
+            self.store.cancel_batch(team, batch_id, now=now, xai_message=str(exc))
             return
         # A batch its owner cancelled while the file was parsed takes nothing (a 403 here).
         with contextlib.suppress(ServerProblem):

@@ -7,7 +7,7 @@ the store calls live here, so REST and gRPC cannot drift apart. Problems are rai
 
 >>> from batchframe.server.store import Store
 >>> service = BatchService(Store())
->>> service.create_batch("team", "demo", None, now=0.0).row.name
+>>> service.create_batch("team", "demo", None, now=0.0).name
 'demo'
 """
 
@@ -17,7 +17,6 @@ import base64
 import binascii
 import re
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
 
 from batchframe.server.errors import InvalidArgument, NotFound, PreconditionFailed
 from batchframe.server.prices import DEFAULT_MODELS, ModelPrice, price_of, resolve_models
@@ -31,7 +30,6 @@ __all__ = [
     "FILE_ID_RE",
     "MAX_LIMIT",
     "MAX_NAME",
-    "BatchInfo",
     "BatchService",
     "check_limit",
     "decode_token",
@@ -97,15 +95,6 @@ def check_limit(limit: int | None) -> int:
     return limit
 
 
-@dataclass(frozen=True)
-class BatchInfo:
-    """A batch with what file batches add: the input file and an xAI-side cancel message."""
-
-    row: BatchRow
-    input_file_id: str | None = None
-    cancel_by_xai_message: str | None = None
-
-
 class BatchService:
     """Batches over a :class:`Store`, with the admitted models and the file-parse trigger."""
 
@@ -122,30 +111,22 @@ class BatchService:
 
     # -- batches -------------------------------------------------------------------------------
 
-    def info(self, rows: Sequence[BatchRow]) -> list[BatchInfo]:
-        files = self.store.batch_files_of([r.pk for r in rows]) if rows else {}
-        out = []
-        for row in rows:
-            extra = files.get(row.pk)
-            out.append(BatchInfo(row) if extra is None else BatchInfo(row, extra[0], extra[1]))
-        return out
-
     def create_batch(
         self, team: str, name: str, input_file_id: str | None, *, now: float
-    ) -> BatchInfo:
+    ) -> BatchRow:
         if not name.strip() or len(name) > MAX_NAME or "\x00" in name:
             raise InvalidArgument(f"Batch name must be 1 to {MAX_NAME} characters, without NUL")
-        if input_file_id is None:
-            return BatchInfo(self.store.create_batch(team, name, key_id=MASKED_KEY_ID, now=now))
-        self.require_file(team, input_file_id)
-        row = self.store.create_file_batch(
+        if input_file_id is not None:
+            self.require_file(team, input_file_id)
+        row = self.store.create_batch(
             team, name, key_id=MASKED_KEY_ID, now=now, input_file_id=input_file_id
         )
-        self._on_file_batch()
-        return BatchInfo(row, input_file_id)
+        if input_file_id is not None:
+            self._on_file_batch()
+        return row
 
-    def get_batch(self, team: str, batch_id: str) -> BatchInfo:
-        return self.info([self.require_batch(team, batch_id)])[0]
+    def get_batch(self, team: str, batch_id: str) -> BatchRow:
+        return self.require_batch(team, batch_id)
 
     def require_batch(self, team: str, batch_id: str) -> BatchRow:
         if not BATCH_ID_RE.fullmatch(batch_id):
@@ -154,22 +135,22 @@ class BatchService:
 
     def list_batches(
         self, team: str, limit: int | None, token: str | None
-    ) -> tuple[list[BatchInfo], str | None]:
+    ) -> tuple[list[BatchRow], str | None]:
         limit = check_limit(limit)
         rows = self.store.list_batches(team, limit + 1, decode_position("b", token))
         next_token = encode_token("b", str(rows[limit - 1].pk)) if len(rows) > limit else None
-        return self.info(rows[:limit]), next_token
+        return rows[:limit], next_token
 
-    def cancel_batch(self, team: str, batch_id: str, *, now: float) -> BatchInfo:
+    def cancel_batch(self, team: str, batch_id: str, *, now: float) -> BatchRow:
         self.require_batch(team, batch_id)
-        return self.info([self.store.cancel_batch(team, batch_id, now=now)])[0]
+        return self.store.cancel_batch(team, batch_id, now=now)
 
     def add_requests(
         self, team: str, batch_id: str, items: Sequence[NewRequest], *, now: float
     ) -> int:
         """Admit a whole add call or none of it; return how many requests were new."""
         batch = self.require_batch(team, batch_id)
-        if self.store.batch_files_of([batch.pk]):
+        if batch.sealed:
             raise PreconditionFailed("Cannot add inline requests to a file-based batch")
         self.check_models(items)
         # No shortcut for an empty list: the store answers 403 for a cancelled batch.

@@ -118,6 +118,26 @@ CREATE TABLE IF NOT EXISTS leases (
     hi INTEGER NOT NULL,
     expires REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS files (
+    pk INTEGER PRIMARY KEY,
+    file_id TEXT NOT NULL UNIQUE,
+    team TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    content BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_files_team ON files(team, pk);
+-- A file batch: its input file, whether that was parsed (0 not yet, 1 parsed, 2 refused), and
+-- the message of that refusal.
+CREATE TABLE IF NOT EXISTS batch_files (
+    batch_pk INTEGER PRIMARY KEY,
+    input_file_id TEXT NOT NULL,
+    parse_state INTEGER NOT NULL,
+    cancel_by_xai_message TEXT
+);
 """
 _AFTER_MIGRATION = """
 CREATE INDEX IF NOT EXISTS ix_batches_expiry ON batches(expire_ts) WHERE expired_ts IS NULL;
@@ -127,9 +147,12 @@ _INSERT = (
     "INSERT INTO requests (batch_pk, rid, kind, model, canon, create_ts)"
     " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (batch_pk, rid) DO NOTHING"
 )
-_BATCH_COLUMNS = (
-    "pk, batch_id, name, key_id, create_ts, cancel_ts,"
-    " num_requests, num_pending, num_success, num_error, num_cancelled, expire_ts"
+# A batch with what a file batch adds (NULLs for an inline one), in BatchRow's order.
+_BATCH_SELECT = (
+    "SELECT b.pk, b.batch_id, b.name, b.key_id, b.create_ts, b.cancel_ts, b.num_requests,"
+    " b.num_pending, b.num_success, b.num_error, b.num_cancelled, b.expire_ts,"
+    " f.input_file_id, f.cancel_by_xai_message"
+    " FROM batches AS b LEFT JOIN batch_files AS f ON f.batch_pk = b.pk"
 )
 _IN_CHUNK = 900
 
@@ -148,7 +171,8 @@ def _normal(canon: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class BatchRow:
-    """One batch with its counters."""
+    """One batch with its counters; a file batch also has its input file and, if the server
+    refused that file, the message it cancelled the batch with."""
 
     pk: int
     batch_id: str
@@ -162,6 +186,13 @@ class BatchRow:
     num_error: int
     num_cancelled: int
     expire_ts: float
+    input_file_id: str | None = None
+    cancel_by_xai_message: str | None = None
+
+    @property
+    def sealed(self) -> bool:
+        """A file batch takes no inline requests."""
+        return self.input_file_id is not None
 
 
 class Store:
@@ -219,23 +250,35 @@ class Store:
 
     # -- batches -------------------------------------------------------------------------------
 
-    def create_batch(self, team: str, name: str, *, key_id: str, now: float) -> BatchRow:
+    def create_batch(
+        self, team: str, name: str, *, key_id: str, now: float, input_file_id: str | None = None
+    ) -> BatchRow:
+        """A new empty batch; with ``input_file_id``, a sealed file batch whose requests come
+        from that file once it is parsed (:meth:`unparsed_file_batches`)."""
         batch_id = f"batch_{uuid.uuid4()}"
+        expire_ts = now + self.expire_after
         with self._transaction() as conn:
-            conn.execute(
+            cur = conn.execute(
                 "INSERT INTO batches (batch_id, team, name, key_id, create_ts, expire_ts)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (batch_id, team, name, key_id, now, now + self.expire_after),
+                (batch_id, team, name, key_id, now, expire_ts),
             )
-        batch = self.get_batch(team, batch_id)
-        assert batch is not None
-        return batch
+            pk = int(cur.lastrowid or 0)
+            if input_file_id is not None:
+                conn.execute(
+                    "INSERT INTO batch_files (batch_pk, input_file_id, parse_state)"
+                    " VALUES (?, ?, 0)",
+                    (pk, input_file_id),
+                )
+        # The batch as created, not re-read: a file batch's parse may fill it a moment later.
+        return BatchRow(
+            pk, batch_id, name, key_id, now, None, 0, 0, 0, 0, 0, expire_ts, input_file_id
+        )
 
     def get_batch(self, team: str, batch_id: str) -> BatchRow | None:
         with self.lock:
             row = self._conn.execute(
-                f"SELECT {_BATCH_COLUMNS} FROM batches WHERE batch_id = ? AND team = ?",
-                (batch_id, team),
+                f"{_BATCH_SELECT} WHERE b.batch_id = ? AND b.team = ?", (batch_id, team)
             ).fetchone()
         return None if row is None else BatchRow(*row)
 
@@ -249,22 +292,31 @@ class Store:
         """Newest first; up to ``limit`` batches older than ``before_pk``."""
         with self.lock:
             rows = self._conn.execute(
-                f"SELECT {_BATCH_COLUMNS} FROM batches WHERE team = ? AND pk < ?"
-                " ORDER BY pk DESC LIMIT ?",
+                f"{_BATCH_SELECT} WHERE b.team = ? AND b.pk < ? ORDER BY b.pk DESC LIMIT ?",
                 (team, before_pk if before_pk is not None else 2**62, limit),
             ).fetchall()
         return [BatchRow(*row) for row in rows]
 
-    def cancel_batch(self, team: str, batch_id: str, *, now: float) -> BatchRow:
+    def cancel_batch(
+        self, team: str, batch_id: str, *, now: float, xai_message: str | None = None
+    ) -> BatchRow:
         """Set ``cancel_time`` (once); requests not in flight become cancelled result rows.
 
         Requests under a live lease are being answered: they finish and keep their answer.
+        ``xai_message`` is a cancel by the server (a file batch whose file it refused): the
+        message is its ``cancel_by_xai_message``, and the file counts as handled.
         """
         with self._transaction() as conn:
             batch = self.require_batch(team, batch_id)
             if batch.cancel_ts is None:
                 conn.execute("UPDATE batches SET cancel_ts = ? WHERE pk = ?", (now, batch.pk))
             store_work.close_unfinished(conn, batch.pk, now, "Batch cancelled")
+            if xai_message is not None:
+                conn.execute(
+                    "UPDATE batch_files SET parse_state = 2, cancel_by_xai_message = ?"
+                    " WHERE batch_pk = ?",
+                    (xai_message, batch.pk),
+                )
         return self.require_batch(team, batch_id)
 
     def expire(self, now: float) -> int:
@@ -427,20 +479,10 @@ class Store:
         names = ("batches", "requests", "pending", "succeeded", "failed", "cancelled", "leases")
         return dict(zip(names, (int(v) for v in (*row, leased)), strict=True))
 
-    # -- files and file-based batches (added for issue 11, the file flow and the gRPC front) ---
-    # Additive on purpose: their own tables, created on first use, so the schema above and the
-    # batch/request/result paths are untouched. A file batch is a batch row plus a batch_files
-    # row (its input file, whether the file was parsed, the message of an xAI-side cancel).
-
-    def _files_schema(self) -> None:
-        if not getattr(self, "_files_ready", False):
-            with self.lock:
-                self._conn.executescript(_FILES_SCHEMA)
-            self._files_ready = True
+    # -- files and file batches -----------------------------------------------------------------
 
     def add_file(self, team: str, file: NewFile) -> FileRow:
         """Store an uploaded file (content and metadata) for ``team``."""
-        self._files_schema()
         with self._transaction() as conn:
             conn.execute(
                 "INSERT INTO files (file_id, team, filename, purpose, bytes, created_at,"
@@ -461,7 +503,6 @@ class Store:
         return row
 
     def get_file(self, team: str, file_id: str) -> FileRow | None:
-        self._files_schema()
         with self.lock:
             row = self._conn.execute(
                 f"SELECT {_FILE_COLUMNS} FROM files WHERE file_id = ? AND team = ?",
@@ -470,7 +511,6 @@ class Store:
         return None if row is None else FileRow(*row)
 
     def file_content(self, team: str, file_id: str) -> bytes | None:
-        self._files_schema()
         with self.lock:
             row = self._conn.execute(
                 "SELECT content FROM files WHERE file_id = ? AND team = ?", (file_id, team)
@@ -479,7 +519,6 @@ class Store:
 
     def list_files(self, team: str, limit: int, before_pk: int | None) -> list[FileRow]:
         """Newest first; up to ``limit`` files older than ``before_pk``."""
-        self._files_schema()
         with self.lock:
             rows = self._conn.execute(
                 f"SELECT {_FILE_COLUMNS} FROM files WHERE team = ? AND pk < ?"
@@ -489,51 +528,12 @@ class Store:
         return [FileRow(*row) for row in rows]
 
     def delete_file(self, team: str, file_id: str) -> bool:
-        self._files_schema()
         with self._transaction() as conn:
             cur = conn.execute("DELETE FROM files WHERE file_id = ? AND team = ?", (file_id, team))
         return cur.rowcount > 0
 
-    def create_file_batch(
-        self, team: str, name: str, *, key_id: str, now: float, input_file_id: str
-    ) -> BatchRow:
-        """Create a sealed batch whose requests come from ``input_file_id`` (parsed later)."""
-        self._files_schema()
-        batch_id = f"batch_{uuid.uuid4()}"
-        with self._transaction() as conn:
-            expire_ts = now + self.expire_after
-            cur = conn.execute(
-                "INSERT INTO batches (batch_id, team, name, key_id, create_ts, expire_ts)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (batch_id, team, name, key_id, now, expire_ts),
-            )
-            pk = int(cur.lastrowid or 0)
-            conn.execute(
-                "INSERT INTO batch_files (batch_pk, input_file_id, parse_state) VALUES (?, ?, 0)",
-                (pk, input_file_id),
-            )
-        # The batch as created (not re-read): the file may be parsed a moment later.
-        return BatchRow(pk, batch_id, name, key_id, now, None, 0, 0, 0, 0, 0, expire_ts)
-
-    def batch_files_of(self, pks: Sequence[int]) -> dict[int, tuple[str, str | None, int]]:
-        """batch pk -> (input_file_id, cancel_by_xai_message, parse state) for file batches."""
-        self._files_schema()
-        out: dict[int, tuple[str, str | None, int]] = {}
-        with self.lock:
-            for start in range(0, len(pks), _IN_CHUNK):
-                chunk = list(pks[start : start + _IN_CHUNK])
-                marks = ",".join("?" * len(chunk))
-                for pk, file_id, message, state in self._conn.execute(
-                    "SELECT batch_pk, input_file_id, cancel_by_xai_message, parse_state"
-                    f" FROM batch_files WHERE batch_pk IN ({marks})",
-                    chunk,
-                ):
-                    out[pk] = (file_id, message, state)
-        return out
-
     def unparsed_file_batches(self) -> list[tuple[str, str, str]]:
         """(team, batch_id, input_file_id) of file batches whose file is not parsed yet."""
-        self._files_schema()
         with self.lock:
             return self._conn.execute(
                 "SELECT b.team, b.batch_id, f.input_file_id FROM batch_files AS f"
@@ -541,20 +541,8 @@ class Store:
             ).fetchall()
 
     def mark_file_parsed(self, batch_pk: int) -> None:
-        self._files_schema()
         with self._transaction() as conn:
             conn.execute("UPDATE batch_files SET parse_state = 1 WHERE batch_pk = ?", (batch_pk,))
-
-    def cancel_by_xai(self, team: str, batch_id: str, message: str, *, now: float) -> BatchRow:
-        """Cancel a file batch from the server side, with ``cancel_by_xai_message``."""
-        batch = self.cancel_batch(team, batch_id, now=now)
-        with self._transaction() as conn:
-            conn.execute(
-                "UPDATE batch_files SET parse_state = 2, cancel_by_xai_message = ?"
-                " WHERE batch_pk = ?",
-                (message, batch.pk),
-            )
-        return batch
 
     def request_of(self, pk: int, rid: str) -> tuple[str, str, bytes, int, bytes | None] | None:
         """(kind, model, request JSON, state, result JSON or None) of one request."""
@@ -591,26 +579,6 @@ class Store:
 
 # -- files and file-based batches (issue 11) ------------------------------------------------------
 
-_FILES_SCHEMA = """
-CREATE TABLE IF NOT EXISTS files (
-    pk INTEGER PRIMARY KEY,
-    file_id TEXT NOT NULL UNIQUE,
-    team TEXT NOT NULL,
-    filename TEXT NOT NULL,
-    purpose TEXT NOT NULL,
-    bytes INTEGER NOT NULL,
-    created_at INTEGER NOT NULL,
-    expires_at INTEGER,
-    content BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS ix_files_team ON files(team, pk);
-CREATE TABLE IF NOT EXISTS batch_files (
-    batch_pk INTEGER PRIMARY KEY,
-    input_file_id TEXT NOT NULL,
-    parse_state INTEGER NOT NULL,
-    cancel_by_xai_message TEXT
-);
-"""
 _FILE_COLUMNS = "pk, file_id, filename, purpose, bytes, created_at, expires_at"
 _COST_OF = (
     "json_extract(CAST(r.result AS TEXT), '$.batch_result.response.{}.usage.cost_in_usd_ticks')"

@@ -31,8 +31,11 @@ class BatchStore(Protocol):
 
     # -- batches (the routes) ------------------------------------------------------------------
 
-    def create_batch(self, team: str, name: str, *, key_id: str, now: float) -> BatchRow:
-        """A new empty batch whose ``expire_ts`` is ``now`` plus the store's expiry."""
+    def create_batch(
+        self, team: str, name: str, *, key_id: str, now: float, input_file_id: str | None = None
+    ) -> BatchRow:
+        """A new empty batch whose ``expire_ts`` is ``now`` plus the store's expiry; with
+        ``input_file_id``, a sealed file batch filled once its file is parsed."""
         ...
 
     def get_batch(self, team: str, batch_id: str) -> BatchRow | None: ...
@@ -45,9 +48,12 @@ class BatchStore(Protocol):
         """A page of the team's batches, newest first."""
         ...
 
-    def cancel_batch(self, team: str, batch_id: str, *, now: float) -> BatchRow:
+    def cancel_batch(
+        self, team: str, batch_id: str, *, now: float, xai_message: str | None = None
+    ) -> BatchRow:
         """Stop the batch: no request of it is claimed again; pending ones become cancelled;
-        claimed ones finish and keep their answer. Idempotent."""
+        claimed ones finish and keep their answer. Idempotent. ``xai_message``: the server
+        refused the file batch's file, with this ``cancel_by_xai_message``."""
         ...
 
     def add_requests(
