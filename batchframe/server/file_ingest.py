@@ -17,7 +17,6 @@ the limit) admits nothing: the batch is cancelled with ``cancel_by_xai_message``
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -26,8 +25,7 @@ from typing import Any
 
 import orjson
 
-from batchframe.server.errors import ServerProblem
-from batchframe.server.store import NewRequest, Store
+from batchframe.server.store_protocol import BatchStore, NewRequest
 
 __all__ = ["URL_KINDS", "FileIngest", "FileInvalid", "parse_jsonl"]
 
@@ -138,7 +136,7 @@ class FileIngest:
 
     def __init__(
         self,
-        store: Store,
+        store: BatchStore,
         admitted: Callable[[], frozenset[str]],
         *,
         on_requests: Callable[[], None] = lambda: None,
@@ -203,7 +201,6 @@ class FileIngest:
 
     def _ingest(self, team: str, batch_id: str, file_id: str) -> None:
         now = time.time()
-        batch = self.store.require_batch(team, batch_id)
         content = self.store.file_content(team, file_id)
         try:
             if content is None:
@@ -212,8 +209,6 @@ class FileIngest:
         except FileInvalid as exc:
             self.store.cancel_batch(team, batch_id, now=now, xai_message=str(exc))
             return
-        # A batch its owner cancelled while the file was parsed takes nothing (a 403 here).
-        with contextlib.suppress(ServerProblem):
-            self.store.add_requests(team, batch_id, items, now=now)
-        self.store.mark_file_parsed(batch.pk)
-        self._on_requests()
+        # A batch its owner cancelled (or that expired) while the file was parsed takes nothing.
+        if self.store.fill_file_batch(team, batch_id, items, now=now):
+            self._on_requests()

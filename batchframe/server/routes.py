@@ -27,7 +27,7 @@ from batchframe.server.service import (
     decode_token,
     encode_token,
 )
-from batchframe.server.store import STATE_NAMES, BatchRow
+from batchframe.server.store_protocol import STATE_NAMES, BatchRow
 
 __all__ = [
     "BATCH_ID_RE",

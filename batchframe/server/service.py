@@ -20,7 +20,13 @@ from collections.abc import Callable, Collection, Sequence
 
 from batchframe.server.errors import InvalidArgument, NotFound, PreconditionFailed
 from batchframe.server.prices import DEFAULT_MODELS, ModelPrice, price_of, resolve_models
-from batchframe.server.store import BatchRow, NewRequest, Store
+from batchframe.server.store_protocol import (
+    BatchRow,
+    BatchStore,
+    NewRequest,
+    RequestRow,
+    StoredRequest,
+)
 from batchframe.server.tokenizer import Token, tokenize
 
 __all__ = [
@@ -52,7 +58,6 @@ ENDPOINTS = {
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 BATCH_ID_RE = re.compile(f"batch_{_UUID}")
 FILE_ID_RE = re.compile(f"file_{_UUID}")
-RequestRow = tuple[str, str, str, int, float, float | None]
 
 
 def encode_token(prefix: str, key: str) -> str:
@@ -96,11 +101,11 @@ def check_limit(limit: int | None) -> int:
 
 
 class BatchService:
-    """Batches over a :class:`Store`, with the admitted models and the file-parse trigger."""
+    """Batches over a :class:`BatchStore`, with the admitted models and the file-parse trigger."""
 
     def __init__(
         self,
-        store: Store,
+        store: BatchStore,
         models: Collection[str] = DEFAULT_MODELS,
         on_file_batch: Callable[[], None] = lambda: None,
     ) -> None:
@@ -179,10 +184,7 @@ class BatchService:
         batch = self.require_batch(team, batch_id)
         limit = check_limit(limit)
         after = decode_token("r", token)
-        if states:
-            rows = self.store.list_requests_in(batch.pk, limit + 1, after, sorted(set(states)))
-        else:
-            rows = self.store.list_requests(batch.pk, limit + 1, after)
+        rows = self.store.list_requests(batch.pk, limit + 1, after, sorted(set(states)))
         return rows[:limit], encode_token("r", rows[limit - 1][0]) if len(rows) > limit else None
 
     def list_results(
@@ -193,12 +195,10 @@ class BatchService:
         rows = self.store.list_results(batch.pk, limit + 1, decode_token("r", token))
         return rows[:limit], encode_token("r", rows[limit - 1][0]) if len(rows) > limit else None
 
-    def request_result(
-        self, team: str, batch_id: str, request_id: str
-    ) -> tuple[str, str, bytes, int, bytes | None]:
-        """(kind, model, request JSON, state, result JSON or None) of one request, or a 404."""
+    def request_result(self, team: str, batch_id: str, request_id: str) -> StoredRequest:
+        """One request as added, with its result if it has one, or a 404."""
         batch = self.require_batch(team, batch_id)
-        found = self.store.request_of(batch.pk, request_id)
+        found = self.store.get_request(batch.pk, request_id)
         if found is None:
             raise NotFound(f"Cannot find batch request with ID {request_id[:200]!r}")
         return found

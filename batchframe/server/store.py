@@ -33,21 +33,28 @@ import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import orjson
 
 from batchframe.server import store_work
 from batchframe.server.errors import NotFound, PermissionDenied, PreconditionFailed
-from batchframe.server.store_work import (
+from batchframe.server.store_protocol import (
     CANCELLED,
+    DEFAULT_EXPIRE_AFTER,
     FAILED,
+    LEASE_SECONDS,
     PENDING,
     STATE_NAMES,
     SUCCEEDED,
+    BatchRow,
     Claim,
     Done,
+    FileRow,
+    NewFile,
+    NewRequest,
     Pending,
+    RequestRow,
+    StoredRequest,
 )
 
 __all__ = [
@@ -65,16 +72,10 @@ __all__ = [
     "NewFile",
     "NewRequest",
     "Pending",
+    "RequestRow",
     "Store",
+    "StoredRequest",
 ]
-
-#: A batch expires this many seconds after it was created (xAI: 30 days).
-DEFAULT_EXPIRE_AFTER = 30 * 86400.0
-#: How long a claim stays live without being renewed.
-LEASE_SECONDS = 60.0
-
-#: (batch_request_id, kind, model, canonical request JSON)
-NewRequest = tuple[str, str, str, bytes]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -154,6 +155,11 @@ _BATCH_SELECT = (
     " f.input_file_id, f.cancel_by_xai_message"
     " FROM batches AS b LEFT JOIN batch_files AS f ON f.batch_pk = b.pk"
 )
+# Request metadata rows (RequestRow); a request without a result is pending (1).
+_REQUEST_ROWS = (
+    "SELECT q.rid, q.kind, q.model, COALESCE(r.state, 1) AS st, q.create_ts, r.finish_ts"
+    " FROM requests AS q LEFT JOIN results AS r ON r.batch_pk = q.batch_pk AND r.rid = q.rid"
+)
 _IN_CHUNK = 900
 
 
@@ -167,32 +173,6 @@ def _normal(canon: bytes) -> bytes:
         return orjson.dumps(orjson.loads(canon), option=orjson.OPT_SORT_KEYS)
     except orjson.JSONDecodeError:
         return canon
-
-
-@dataclass(frozen=True)
-class BatchRow:
-    """One batch with its counters; a file batch also has its input file and, if the server
-    refused that file, the message it cancelled the batch with."""
-
-    pk: int
-    batch_id: str
-    name: str
-    key_id: str
-    create_ts: float
-    cancel_ts: float | None
-    num_requests: int
-    num_pending: int
-    num_success: int
-    num_error: int
-    num_cancelled: int
-    expire_ts: float
-    input_file_id: str | None = None
-    cancel_by_xai_message: str | None = None
-
-    @property
-    def sealed(self) -> bool:
-        """A file batch takes no inline requests."""
-        return self.input_file_id is not None
 
 
 class Store:
@@ -349,20 +329,24 @@ class Store:
                 raise PermissionDenied(f"Cannot add requests to cancelled batch {batch_id}")
             if batch.expire_ts <= now:
                 raise PermissionDenied(f"Cannot add requests to expired batch {batch_id}")
-            before = conn.total_changes
-            conn.executemany(
-                _INSERT,
-                [(batch.pk, rid, kind, model, canon, now) for rid, kind, model, canon in items],
+            return self._insert(conn, batch.pk, items, now)
+
+    def _insert(
+        self, conn: sqlite3.Connection, pk: int, items: Sequence[NewRequest], now: float
+    ) -> int:
+        before = conn.total_changes
+        conn.executemany(
+            _INSERT, [(pk, rid, kind, model, canon, now) for rid, kind, model, canon in items]
+        )
+        added = conn.total_changes - before
+        if added < len(items):
+            self._check_conflicts(conn, pk, items)
+        if added:
+            conn.execute(
+                "UPDATE batches SET num_requests = num_requests + ?,"
+                " num_pending = num_pending + ? WHERE pk = ?",
+                (added, added, pk),
             )
-            added = conn.total_changes - before
-            if added < len(items):
-                self._check_conflicts(conn, batch.pk, items)
-            if added:
-                conn.execute(
-                    "UPDATE batches SET num_requests = num_requests + ?,"
-                    " num_pending = num_pending + ? WHERE pk = ?",
-                    (added, added, batch.pk),
-                )
         return added
 
     @staticmethod
@@ -387,20 +371,37 @@ class Store:
                 )
 
     def list_requests(
-        self, pk: int, limit: int, after: str | None
-    ) -> list[tuple[str, str, str, int, float, float | None]]:
-        """(id, kind, model, state, create_ts, finish_ts) ordered by ID, after ``after``.
+        self, pk: int, limit: int, after: str | None, states: Sequence[int] = ()
+    ) -> list[RequestRow]:
+        """(id, kind, model, state, create_ts, finish_ts) ordered by ID, after ``after``; only
+        requests in ``states`` when given (the gRPC status filter).
 
         A claimed request is still ``pending`` here, as on xAI.
         """
         with self.lock:
+            if not states:
+                return self._conn.execute(
+                    f"{_REQUEST_ROWS} WHERE q.batch_pk = ? AND q.rid > ? ORDER BY q.rid LIMIT ?",
+                    (pk, after or "", limit),
+                ).fetchall()
+            marks = ",".join("?" * len(states))
             return self._conn.execute(
-                "SELECT q.rid, q.kind, q.model, COALESCE(r.state, 1), q.create_ts, r.finish_ts"
+                f"{_REQUEST_ROWS} WHERE q.batch_pk = ? AND q.rid > ? AND st IN ({marks})"
+                " ORDER BY q.rid LIMIT ?",
+                (pk, after or "", *states, limit),
+            ).fetchall()
+
+    def get_request(self, pk: int, batch_request_id: str) -> StoredRequest | None:
+        """One request of the batch, with its result if it has one."""
+        with self.lock:
+            row = self._conn.execute(
+                "SELECT q.kind, q.model, q.canon, COALESCE(r.state, 1), r.result"
                 " FROM requests AS q LEFT JOIN results AS r"
                 " ON r.batch_pk = q.batch_pk AND r.rid = q.rid"
-                " WHERE q.batch_pk = ? AND q.rid > ? ORDER BY q.rid LIMIT ?",
-                (pk, after or "", limit),
-            ).fetchall()
+                " WHERE q.batch_pk = ? AND q.rid = ?",
+                (pk, batch_request_id),
+            ).fetchone()
+        return None if row is None else StoredRequest(row[0], row[1], bytes(row[2]), *row[3:])
 
     def list_results(self, pk: int, limit: int, after: str | None) -> list[tuple[str, bytes]]:
         """(id, result JSON bytes) of finished requests, ordered by ID, after ``after``."""
@@ -540,36 +541,18 @@ class Store:
                 " JOIN batches AS b ON b.pk = f.batch_pk WHERE f.parse_state = 0 ORDER BY b.pk"
             ).fetchall()
 
-    def mark_file_parsed(self, batch_pk: int) -> None:
+    def fill_file_batch(
+        self, team: str, batch_id: str, items: Sequence[NewRequest], *, now: float
+    ) -> int:
+        """Admit a file batch's parsed requests and mark its file parsed, in one transaction,
+        so a crash leaves it either unparsed (parsed again at the next start) or filled. A batch
+        cancelled or expired meanwhile takes none (its file still counts as parsed)."""
         with self._transaction() as conn:
-            conn.execute("UPDATE batch_files SET parse_state = 1 WHERE batch_pk = ?", (batch_pk,))
-
-    def request_of(self, pk: int, rid: str) -> tuple[str, str, bytes, int, bytes | None] | None:
-        """(kind, model, request JSON, state, result JSON or None) of one request."""
-        with self.lock:
-            row = self._conn.execute(
-                "SELECT q.kind, q.model, q.canon, COALESCE(r.state, 1), r.result"
-                " FROM requests AS q LEFT JOIN results AS r"
-                " ON r.batch_pk = q.batch_pk AND r.rid = q.rid"
-                " WHERE q.batch_pk = ? AND q.rid = ?",
-                (pk, rid),
-            ).fetchone()
-        return None if row is None else (row[0], row[1], bytes(row[2]), row[3], row[4])
-
-    def list_requests_in(
-        self, pk: int, limit: int, after: str | None, states: Sequence[int]
-    ) -> list[tuple[str, str, str, int, float, float | None]]:
-        """:meth:`list_requests` restricted to requests in ``states`` (the gRPC status filter)."""
-        marks = ",".join("?" * len(states))
-        with self.lock:
-            return self._conn.execute(
-                "SELECT q.rid, q.kind, q.model, COALESCE(r.state, 1) AS st, q.create_ts,"
-                " r.finish_ts FROM requests AS q LEFT JOIN results AS r"
-                " ON r.batch_pk = q.batch_pk AND r.rid = q.rid"
-                f" WHERE q.batch_pk = ? AND q.rid > ? AND st IN ({marks})"
-                " ORDER BY q.rid LIMIT ?",
-                (pk, after or "", *states, limit),
-            ).fetchall()
+            batch = self.require_batch(team, batch_id)
+            conn.execute("UPDATE batch_files SET parse_state = 1 WHERE batch_pk = ?", (batch.pk,))
+            if batch.cancel_ts is not None or batch.expire_ts <= now:
+                return 0
+            return self._insert(conn, batch.pk, items, now)
 
     def batch_costs(self, pk: int) -> list[tuple[str, int, int]]:
         """(request kind, succeeded requests, summed ``cost_in_usd_ticks``) of one batch."""
@@ -592,28 +575,3 @@ _COSTS_SQL = (
     + ", 0)), 0) FROM results AS r JOIN requests AS q ON q.batch_pk = r.batch_pk AND q.rid = r.rid"
     " WHERE r.batch_pk = ? AND r.state = 2 GROUP BY q.kind ORDER BY q.kind"
 )
-
-
-@dataclass(frozen=True)
-class NewFile:
-    """An upload to store: its ID, metadata and content."""
-
-    file_id: str
-    filename: str
-    purpose: str
-    created_at: int
-    expires_at: int | None
-    content: bytes
-
-
-@dataclass(frozen=True)
-class FileRow:
-    """A stored file's metadata (its content is read with :meth:`Store.file_content`)."""
-
-    pk: int
-    file_id: str
-    filename: str
-    purpose: str
-    bytes: int
-    created_at: int
-    expires_at: int | None

@@ -19,45 +19,10 @@ import itertools
 import operator
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-__all__ = [
-    "CANCELLED",
-    "FAILED",
-    "PENDING",
-    "STATE_NAMES",
-    "SUCCEEDED",
-    "Claim",
-    "Done",
-    "Pending",
-    "claim",
-    "close_released",
-    "close_unfinished",
-    "store_results",
-]
+from batchframe.server.store_protocol import SUCCEEDED, Claim, Done, Pending
 
-PENDING, SUCCEEDED, FAILED, CANCELLED = 1, 2, 3, 4
-STATE_NAMES = {
-    0: "unknown",
-    PENDING: "pending",
-    SUCCEEDED: "succeeded",
-    FAILED: "failed",
-    CANCELLED: "cancelled",
-}
-
-#: (seq, batch_pk, batch_request_id, kind, canonical request JSON)
-Pending = tuple[int, int, str, str, bytes]
-#: (seq, batch_pk, batch_request_id, state, result item JSON)
-Done = tuple[int, int, str, int, bytes]
-
-
-@dataclass(frozen=True)
-class Claim:
-    """Requests handed to one worker under one lease, until it finishes or releases them."""
-
-    lease: int
-    items: list[Pending]
-
+__all__ = ["claim", "close_released", "close_unfinished", "store_results"]
 
 _INSERT_RESULT = (
     "INSERT INTO results (batch_pk, rid, state, finish_ts, result) VALUES (?, ?, ?, ?, ?)"

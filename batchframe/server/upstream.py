@@ -37,7 +37,7 @@ import orjson
 from batchframe._config import RetryPolicy, env_value
 from batchframe._retry import backoff_delay, parse_retry_after
 from batchframe.server.model_protocol import RETRY_LATER, Deliver
-from batchframe.server.store import FAILED, SUCCEEDED, Pending
+from batchframe.server.store_protocol import FAILED, SUCCEEDED, Pending
 from batchframe.server.upstream_http import HttpPool, Lost, TooLarge, Unreachable
 from batchframe.server.upstream_wire import (
     UpstreamError,

@@ -26,7 +26,7 @@ from batchframe.server.grpc_front.results import result_proto
 from batchframe.server.grpc_front.wire import timestamp
 from batchframe.server.prices import CREATED_TS, ModelPrice, price_of
 from batchframe.server.service import ENDPOINTS
-from batchframe.server.store import CANCELLED, FAILED, PENDING, SUCCEEDED, BatchRow
+from batchframe.server.store_protocol import CANCELLED, FAILED, PENDING, SUCCEEDED, BatchRow
 
 if TYPE_CHECKING:
     from batchframe.server.app import BatchServer
