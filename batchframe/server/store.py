@@ -1,17 +1,16 @@
 """SQLite state of the local batch server: batches, requests, leases and finished results.
 
-The one implementation of :class:`~batchframe.server.store_protocol.BatchStore`; SQL lives here
-and nowhere else. The store never sees HTTP. One connection, guarded by one lock (held only for
-a statement or a transaction, never while a model runs); every statement is parameterised. Batch
-counters are kept up to date in the same transaction as the rows they count, so a poll reads one
-row. Requests are written once; a finished request gets a row in ``results`` (clustered by batch
-and ID) holding its result item as JSON bytes, so a results page is one range read and a join of
-bytes.
+The one implementation of :class:`~batchframe.server.store_protocol.BatchStore`; SQL lives in
+the ``store*`` modules and nowhere else, and the store never sees HTTP. One connection, one lock
+(held only for a statement or a transaction, never while a model runs); every statement is
+parameterised. Batch counters are kept up to date in the same transaction as the rows they
+count, so a poll reads one row. Requests are written once; a finished request gets a row in
+``results`` (clustered by batch and ID) holding its result item as JSON bytes, so a results page
+is one range read and a join of bytes.
 
 A request is *pending*, then *claimed* under a lease, then *done* (it has a result row); the
-work queue is in :mod:`batchframe.server.store_work`. Opening a file releases every lease, since
-a database file is served by one process: what a killed server had in flight runs again, and is
-still answered once.
+work queue is in :mod:`batchframe.server.store_work`, the connection, schema and migrations in
+:mod:`batchframe.server.store_schema`, the uploaded files in :mod:`batchframe.server.store_files`.
 
 >>> s = Store(":memory:")
 >>> b = s.create_batch("team", "demo", key_id="k", now=0.0)
@@ -29,15 +28,14 @@ still answered once.
 from __future__ import annotations
 
 import sqlite3
-import threading
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 
 import orjson
 
 from batchframe.server import store_work
 from batchframe.server.errors import NotFound, PermissionDenied, PreconditionFailed
+from batchframe.server.store_files import FileTables
 from batchframe.server.store_protocol import (
     CANCELLED,
     DEFAULT_EXPIRE_AFTER,
@@ -77,73 +75,6 @@ __all__ = [
     "StoredRequest",
 ]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS batches (
-    pk INTEGER PRIMARY KEY,
-    batch_id TEXT NOT NULL UNIQUE,
-    team TEXT NOT NULL,
-    name TEXT NOT NULL,
-    key_id TEXT NOT NULL,
-    create_ts REAL NOT NULL,
-    cancel_ts REAL,
-    num_requests INTEGER NOT NULL DEFAULT 0,
-    num_pending INTEGER NOT NULL DEFAULT 0,
-    num_success INTEGER NOT NULL DEFAULT 0,
-    num_error INTEGER NOT NULL DEFAULT 0,
-    num_cancelled INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS ix_batches_team ON batches(team, pk);
-CREATE TABLE IF NOT EXISTS requests (
-    seq INTEGER PRIMARY KEY,
-    batch_pk INTEGER NOT NULL,
-    rid TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    model TEXT NOT NULL,
-    canon BLOB NOT NULL,
-    create_ts REAL NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS ux_requests ON requests(batch_pk, rid);
-CREATE TABLE IF NOT EXISTS results (
-    batch_pk INTEGER NOT NULL,
-    rid TEXT NOT NULL,
-    state INTEGER NOT NULL,
-    finish_ts REAL NOT NULL,
-    result BLOB NOT NULL,
-    PRIMARY KEY (batch_pk, rid)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS engine (id INTEGER PRIMARY KEY CHECK (id = 1), cursor INTEGER NOT NULL);
-INSERT OR IGNORE INTO engine (id, cursor) VALUES (1, 0);
-CREATE TABLE IF NOT EXISTS leases (
-    id INTEGER PRIMARY KEY,
-    lo INTEGER NOT NULL,
-    hi INTEGER NOT NULL,
-    expires REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS files (
-    pk INTEGER PRIMARY KEY,
-    file_id TEXT NOT NULL UNIQUE,
-    team TEXT NOT NULL,
-    filename TEXT NOT NULL,
-    purpose TEXT NOT NULL,
-    bytes INTEGER NOT NULL,
-    created_at INTEGER NOT NULL,
-    expires_at INTEGER,
-    content BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS ix_files_team ON files(team, pk);
--- A file batch: its input file, whether that was parsed (0 not yet, 1 parsed, 2 refused), and
--- the message of that refusal.
-CREATE TABLE IF NOT EXISTS batch_files (
-    batch_pk INTEGER PRIMARY KEY,
-    input_file_id TEXT NOT NULL,
-    parse_state INTEGER NOT NULL,
-    cancel_by_xai_message TEXT
-);
-"""
-_AFTER_MIGRATION = """
-CREATE INDEX IF NOT EXISTS ix_batches_expiry ON batches(expire_ts) WHERE expired_ts IS NULL;
-"""
-
 _INSERT = (
     "INSERT INTO requests (batch_pk, rid, kind, model, canon, create_ts)"
     " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (batch_pk, rid) DO NOTHING"
@@ -161,6 +92,19 @@ _REQUEST_ROWS = (
     " FROM requests AS q LEFT JOIN results AS r ON r.batch_pk = q.batch_pk AND r.rid = q.rid"
 )
 _IN_CHUNK = 900
+# The summed cost_in_usd_ticks of a batch's succeeded results, by request kind.
+_COST_OF = (
+    "json_extract(CAST(r.result AS TEXT), '$.batch_result.response.{}.usage.cost_in_usd_ticks')"
+)
+_COSTS_SQL = (
+    "SELECT q.kind, COUNT(*), COALESCE(SUM(COALESCE("
+    + ", ".join(
+        _COST_OF.format(key)
+        for key in ("chat_get_completion", "image_generation", "video_generation")
+    )
+    + ", 0)), 0) FROM results AS r JOIN requests AS q ON q.batch_pk = r.batch_pk AND q.rid = r.rid"
+    " WHERE r.batch_pk = ? AND r.state = 2 GROUP BY q.kind ORDER BY q.kind"
+)
 
 
 def _normal(canon: bytes) -> bytes:
@@ -175,58 +119,11 @@ def _normal(canon: bytes) -> bytes:
         return canon
 
 
-class Store:
-    """Batches and requests in SQLite (``":memory:"`` or a file, WAL mode for files).
+class Store(FileTables):
+    """Batches, requests, results, leases and files in SQLite (``":memory:"`` or a file).
 
     ``expire_after`` (seconds) sets each new batch's ``expire_time``.
     """
-
-    def __init__(self, path: str = ":memory:", *, expire_after: float = DEFAULT_EXPIRE_AFTER):
-        self.path = path
-        self.expire_after = expire_after
-        self.lock = threading.RLock()
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        # Big pages: fewer splits for ~1 KB result rows (only takes effect on a new database).
-        self._conn.execute("PRAGMA page_size=65536")
-        if path != ":memory:":
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA temp_store=MEMORY")
-        self._conn.executescript(_SCHEMA)
-        self._migrate()
-        # One process serves a file: whatever an earlier process held in flight is pending again.
-        self._conn.execute("UPDATE leases SET expires = 0")
-
-    def _migrate(self) -> None:
-        """Columns added since the first release, for a file made before them."""
-        have = {
-            name
-            for (name,) in self._conn.execute("SELECT name FROM pragma_table_info(?)", ("batches",))
-        }
-        if "expire_ts" not in have:  # when unfinished requests are cancelled
-            self._conn.execute("ALTER TABLE batches ADD COLUMN expire_ts REAL")
-        if "expired_ts" not in have:  # when that happened (NULL: not yet)
-            self._conn.execute("ALTER TABLE batches ADD COLUMN expired_ts REAL")
-        self._conn.execute(
-            "UPDATE batches SET expire_ts = create_ts + ? WHERE expire_ts IS NULL",
-            (self.expire_after,),
-        )
-        self._conn.executescript(_AFTER_MIGRATION)
-
-    def close(self) -> None:
-        with self.lock:
-            self._conn.close()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self.lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
 
     # -- batches -------------------------------------------------------------------------------
 
@@ -411,6 +308,11 @@ class Store:
                 (pk, after or "", limit),
             ).fetchall()
 
+    def batch_costs(self, pk: int) -> list[tuple[str, int, int]]:
+        """(request kind, succeeded requests, summed ``cost_in_usd_ticks``) of one batch."""
+        with self.lock:
+            return self._conn.execute(_COSTS_SQL, (pk,)).fetchall()
+
     # -- work: claim, finish, renew, release ---------------------------------------------------
 
     def claim(
@@ -480,58 +382,7 @@ class Store:
         names = ("batches", "requests", "pending", "succeeded", "failed", "cancelled", "leases")
         return dict(zip(names, (int(v) for v in (*row, leased)), strict=True))
 
-    # -- files and file batches -----------------------------------------------------------------
-
-    def add_file(self, team: str, file: NewFile) -> FileRow:
-        """Store an uploaded file (content and metadata) for ``team``."""
-        with self._transaction() as conn:
-            conn.execute(
-                "INSERT INTO files (file_id, team, filename, purpose, bytes, created_at,"
-                " expires_at, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    file.file_id,
-                    team,
-                    file.filename,
-                    file.purpose,
-                    len(file.content),
-                    file.created_at,
-                    file.expires_at,
-                    file.content,
-                ),
-            )
-        row = self.get_file(team, file.file_id)
-        assert row is not None
-        return row
-
-    def get_file(self, team: str, file_id: str) -> FileRow | None:
-        with self.lock:
-            row = self._conn.execute(
-                f"SELECT {_FILE_COLUMNS} FROM files WHERE file_id = ? AND team = ?",
-                (file_id, team),
-            ).fetchone()
-        return None if row is None else FileRow(*row)
-
-    def file_content(self, team: str, file_id: str) -> bytes | None:
-        with self.lock:
-            row = self._conn.execute(
-                "SELECT content FROM files WHERE file_id = ? AND team = ?", (file_id, team)
-            ).fetchone()
-        return None if row is None else bytes(row[0])
-
-    def list_files(self, team: str, limit: int, before_pk: int | None) -> list[FileRow]:
-        """Newest first; up to ``limit`` files older than ``before_pk``."""
-        with self.lock:
-            rows = self._conn.execute(
-                f"SELECT {_FILE_COLUMNS} FROM files WHERE team = ? AND pk < ?"
-                " ORDER BY pk DESC LIMIT ?",
-                (team, before_pk if before_pk is not None else 2**62, limit),
-            ).fetchall()
-        return [FileRow(*row) for row in rows]
-
-    def delete_file(self, team: str, file_id: str) -> bool:
-        with self._transaction() as conn:
-            cur = conn.execute("DELETE FROM files WHERE file_id = ? AND team = ?", (file_id, team))
-        return cur.rowcount > 0
+    # -- file batches --------------------------------------------------------------------------
 
     def unparsed_file_batches(self) -> list[tuple[str, str, str]]:
         """(team, batch_id, input_file_id) of file batches whose file is not parsed yet."""
@@ -553,25 +404,3 @@ class Store:
             if batch.cancel_ts is not None or batch.expire_ts <= now:
                 return 0
             return self._insert(conn, batch.pk, items, now)
-
-    def batch_costs(self, pk: int) -> list[tuple[str, int, int]]:
-        """(request kind, succeeded requests, summed ``cost_in_usd_ticks``) of one batch."""
-        with self.lock:
-            return self._conn.execute(_COSTS_SQL, (pk,)).fetchall()
-
-
-# -- files and file-based batches (issue 11) ------------------------------------------------------
-
-_FILE_COLUMNS = "pk, file_id, filename, purpose, bytes, created_at, expires_at"
-_COST_OF = (
-    "json_extract(CAST(r.result AS TEXT), '$.batch_result.response.{}.usage.cost_in_usd_ticks')"
-)
-_COSTS_SQL = (
-    "SELECT q.kind, COUNT(*), COALESCE(SUM(COALESCE("
-    + ", ".join(
-        _COST_OF.format(key)
-        for key in ("chat_get_completion", "image_generation", "video_generation")
-    )
-    + ", 0)), 0) FROM results AS r JOIN requests AS q ON q.batch_pk = r.batch_pk AND q.rid = r.rid"
-    " WHERE r.batch_pk = ? AND r.state = 2 GROUP BY q.kind ORDER BY q.kind"
-)
