@@ -259,7 +259,7 @@ class BatchServer:
         if action == "requests" and method == "GET":
             return 200, routes.list_requests(team, batch_id, query)
         if action == "requests" and method == "POST":
-            routes.store.require_batch(team, batch_id)
+            self.service.require_batch(team, batch_id)  # a 404 spends no add-call budget
             self.limit(team, "add")
             check_json_type(body, headers)
             if routes.add_requests(team, batch_id, body, now):

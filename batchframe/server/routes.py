@@ -97,7 +97,6 @@ class Routes:
 
     def __init__(self, service: BatchService, time_format: str = "date") -> None:
         self.service = service
-        self.store = service.store
         self._rfc3339 = time_format == "rfc3339"
         self._dates: dict[int, str] = {}
 
