@@ -61,12 +61,9 @@ def claim(conn: sqlite3.Connection, limit: int, now: float, expires: float) -> C
         first, cursor = cursor + 1, rows[-1][0]
         conn.execute("UPDATE engine SET cursor = ? WHERE id = 1", (cursor,))
         closed = closed_batches(conn, rows)  # their requests already have results
-        if closed:
-            rows = [row for row in rows if row[1] not in closed]
-        if rows:
-            lease = conn.execute(_NEW_LEASE, (first, cursor, expires)).lastrowid
-            assert lease is not None
-            return Claim(lease, rows)
+        fresh = _lease(conn, rows, closed, first, cursor, expires)
+        if fresh is not None:
+            return fresh
 
 
 def _reclaim(conn: sqlite3.Connection, limit: int, now: float, expires: float) -> Claim | None:
@@ -89,14 +86,35 @@ def _reclaim(conn: sqlite3.Connection, limit: int, now: float, expires: float) -
         else:  # the rest of the range stays stale, to be claimed next
             conn.execute("UPDATE leases SET lo = ? WHERE id = ?", (last + 1, old))
         closed = closed_batches(conn, rows)
-        for pk, why in closed.items():
-            close_rows(conn, pk, now, why, lo, last)
-        if closed:
-            rows = [row for row in rows if row[1] not in closed]
-        if rows:
-            lease = conn.execute(_NEW_LEASE, (lo, last, expires)).lastrowid
-            assert lease is not None
-            return Claim(lease, rows)
+        _close_all(conn, closed, lo, last, now)
+        again = _lease(conn, rows, closed, lo, last, expires)
+        if again is not None:
+            return again
+
+
+def _lease(
+    conn: sqlite3.Connection,
+    rows: list[Pending],
+    closed: dict[int, str],
+    lo: int,
+    hi: int,
+    expires: float,
+) -> Claim | None:
+    """``rows`` but those of ``closed`` batches, as one new lease over [lo, hi] (None: none)."""
+    if closed:
+        rows = [row for row in rows if row[1] not in closed]
+    if not rows:
+        return None
+    lease = conn.execute(_NEW_LEASE, (lo, hi, expires)).lastrowid
+    assert lease is not None
+    return Claim(lease, rows)
+
+
+def _close_all(
+    conn: sqlite3.Connection, closed: dict[int, str], lo: int, hi: int, now: float
+) -> int:
+    """Close the requests in [lo, hi] of the ``closed`` batches (pk -> why); return how many."""
+    return sum(close_rows(conn, pk, now, why, lo, hi) for pk, why in closed.items())
 
 
 def closed_batches(conn: sqlite3.Connection, rows: Sequence[Pending]) -> dict[int, str]:
@@ -119,9 +137,7 @@ def close_released(conn: sqlite3.Connection, lo: int, hi: int, now: float) -> in
     """Close the unfinished requests in ``seq`` range [lo, hi] whose batch was cancelled or
     expired (given back, they are not in flight any more); return how many."""
     rows: list[Pending] = conn.execute(_UNFINISHED, (lo, hi, _LAST_SEQ)).fetchall()
-    return sum(
-        close_rows(conn, pk, now, why, lo, hi) for pk, why in closed_batches(conn, rows).items()
-    )
+    return _close_all(conn, closed_batches(conn, rows), lo, hi, now)
 
 
 def close_unfinished(conn: sqlite3.Connection, pk: int, now: float, why: str) -> int:
