@@ -41,6 +41,7 @@ from batchframe.server.files import FileRoutes, RawContent
 from batchframe.server.model_protocol import Model
 from batchframe.server.openapi import OPENAPI_JSON
 from batchframe.server.other_routes import other_route
+from batchframe.server.prices import price_of
 from batchframe.server.routes import (
     Routes,
     check_json_type,
@@ -97,7 +98,12 @@ class BatchServer:
             max_lines=config.max_file_lines,
         )
         self.service = BatchService(
-            self.store, admitted_models(config), on_file_batch=self.ingest.notify
+            self.store,
+            admitted_models(config),
+            on_file_batch=self.ingest.notify,
+            prices=self.model.settings.price_of
+            if isinstance(self.model, UpstreamModel)
+            else price_of,
         )
         self.routes = Routes(self.service, config.time_format)
         self.files = FileRoutes(self.store, config.max_file_bytes)

@@ -108,11 +108,14 @@ class BatchService:
         store: BatchStore,
         models: Collection[str] = DEFAULT_MODELS,
         on_file_batch: Callable[[], None] = lambda: None,
+        prices: Callable[[str], ModelPrice] = price_of,
     ) -> None:
         self.store = store
         self.models = tuple(models)
         self.admitted = resolve_models(models)
         self._on_file_batch = on_file_batch
+        #: A model's price: the simulator's table, or the upstream's (what results cost).
+        self.price_of = prices
 
     # -- batches -------------------------------------------------------------------------------
 
@@ -226,7 +229,7 @@ class BatchService:
         for name in self.models:
             if name == "*":  # a model map's catch-all is no model of its own
                 continue
-            price = price_of(name)
+            price = self.price_of(name)
             if price.kind == "text":
                 out.setdefault(price.name, price)
         return list(out.values())

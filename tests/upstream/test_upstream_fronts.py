@@ -1,6 +1,6 @@
 """The upstream model (issue 12) behind what issue 11 built: file batches, the gRPC front with
-xAI's SDK and ``cost_breakdown`` with ``--upstream-price``, and ``--models`` with
-``--model-map``."""
+xAI's SDK, ``cost_breakdown`` and the model list with ``--upstream-price``, and ``--models``
+with ``--model-map``."""
 
 from __future__ import annotations
 
@@ -113,6 +113,39 @@ def test_the_sdk_over_grpc_with_an_upstream_behind_it(stub: StubUpstream) -> Non
     assert [(e.endpoint, e.request_count, e.cost_usd_ticks) for e in breakdown.endpoint_costs] == [
         ("xai_api.Chat/GetCompletion", 2, 2 * STUB_TICKS)
     ]
+
+
+def test_the_model_list_shows_the_prices_an_upstream_charges(stub: StubUpstream) -> None:
+    """With an upstream, a result's cost is tokens x list price (no batch discount): the model
+    list serves the ``--upstream-price`` prices (0 for a model without one), not the simulator's."""
+    prices = "grok-4.3=1.00/2.00"
+    with serve(grpc_port=0, upstream=stub.url, upstream_prices=prices, **FAST) as handle:
+        with httpx.Client(base_url=handle.base_url, headers=AUTH) as http:
+            listed = {m["id"]: m for m in http.get("/language-models").json()["models"]}
+            batch_id = submit(
+                http,
+                [
+                    chat("a", "x"),
+                    chat("alias", "x", model="grok-4.3-latest"),
+                    chat("free", "x", model="grok-4.20-0309-reasoning"),
+                ],
+            )
+            wait_done(http, batch_id)
+            got = results(http, batch_id)
+        sdk = Client(api_key="local-key", api_host=handle.grpc_address)
+        over_grpc = sdk.models.get_language_model("grok-4.3")
+        sdk.close()
+    priced = listed["grok-4.3"]
+    assert (priced["prompt_text_token_price"], priced["completion_text_token_price"]) == (
+        10_000, 20_000)  # fmt: skip
+    assert over_grpc.prompt_text_token_price == 10_000
+    assert over_grpc.completion_text_token_price == 20_000
+    free = listed["grok-4.20-0309-reasoning"]
+    assert (free["prompt_text_token_price"], free["completion_text_token_price"]) == (0, 0)
+    assert "grok-4.3-latest" in priced["aliases"]
+    ticks = {rid: answer(r)["usage"]["cost_in_usd_ticks"] for rid, r in got.items()}
+    # 11 prompt and 5 + 2 output tokens from the stub, at the listed prices.
+    assert ticks == {"a": STUB_TICKS, "alias": STUB_TICKS, "free": 0}
 
 
 def _serve_command(args: list[str], port: int, log: Any) -> subprocess.Popen[bytes]:

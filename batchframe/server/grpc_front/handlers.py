@@ -24,7 +24,7 @@ from batchframe.server.grpc_front.pages import ResultPages
 from batchframe.server.grpc_front.requests import from_stored, to_stored
 from batchframe.server.grpc_front.results import result_proto
 from batchframe.server.grpc_front.wire import timestamp
-from batchframe.server.prices import CREATED_TS, ModelPrice, price_of
+from batchframe.server.prices import CREATED_TS, ModelPrice
 from batchframe.server.service import ENDPOINTS
 from batchframe.server.store_protocol import CANCELLED, FAILED, PENDING, SUCCEEDED, BatchRow
 
@@ -239,7 +239,9 @@ class Handlers:
         )
 
     def _image_models(self) -> list[ModelPrice]:
-        found = {p.name: p for p in map(price_of, self.service.models) if p.kind == "image"}
+        found = {
+            p.name: p for p in map(self.service.price_of, self.service.models) if p.kind == "image"
+        }
         return list(found.values())
 
 
