@@ -172,7 +172,10 @@ class FileIngest:
         self._wake.set()
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
-        """Block until every file batch created before this call is parsed (tests use this)."""
+        """Block until every file batch created before this call is parsed (False: timed out,
+        or the ingest is stopped and will not parse them)."""
+        if self._thread is None:
+            return False
         with self._done:
             asked = self._asked
             return self._done.wait_for(lambda: self._answered >= asked, timeout)

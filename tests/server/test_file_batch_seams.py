@@ -118,6 +118,17 @@ def test_a_file_parsed_while_the_engine_is_paused_waits_then_runs(
     assert contents == {f"r{i:05d}": f"text {i}" for i in range(50)}
 
 
+def test_control_step_runs_a_file_batch_created_just_before_it() -> None:
+    """``/_control/step`` drives a paused server deterministically: a file batch created right
+    before it is parsed first, so the step runs its requests (the parse is asynchronous)."""
+    with BatchServer(paused=True) as server, client_for(server) as api:
+        batch_id = create_from_file(api, jsonl(5000))
+        stepped = api.post("http://batchframe.local/_control/step").json()
+        state = batch(api, batch_id)["state"]
+    assert stepped == {"processed": 5000}
+    assert (state["num_success"], state["num_pending"]) == (5000, 0)
+
+
 class _Serve:
     """``python -m batchframe serve`` on one database file, killable."""
 
