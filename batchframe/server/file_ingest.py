@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from batchframe.server.admission import MAX_REQUEST_ID
 from batchframe.server.store_protocol import BatchStore, NewRequest
 
 __all__ = ["URL_KINDS", "FileIngest", "FileInvalid", "parse_jsonl"]
@@ -33,7 +34,6 @@ log = logging.getLogger("batchframe")
 
 MAX_LINES = 50_000
 MAX_LINE_BYTES = 25 * 1024 * 1024
-MAX_REQUEST_ID = 1024
 #: line ``url`` -> the request kind it is stored as (the guide's list; videos/edits is a generation)
 URL_KINDS = {
     "/v1/chat/completions": "chat_get_completion",
