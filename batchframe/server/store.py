@@ -222,10 +222,9 @@ class Store(FileTables):
         """
         with self._transaction() as conn:
             batch = self.require_batch(team, batch_id)
-            if batch.cancel_ts is not None:
-                raise PermissionDenied(f"Cannot add requests to cancelled batch {batch_id}")
-            if batch.expire_ts <= now:
-                raise PermissionDenied(f"Cannot add requests to expired batch {batch_id}")
+            closed = batch.closed_at(now)
+            if closed is not None:
+                raise PermissionDenied(f"Cannot add requests to {closed} batch {batch_id}")
             return self._insert(conn, batch.pk, items, now)
 
     def _insert(
@@ -401,6 +400,6 @@ class Store(FileTables):
         with self._transaction() as conn:
             batch = self.require_batch(team, batch_id)
             conn.execute("UPDATE batch_files SET parse_state = 1 WHERE batch_pk = ?", (batch.pk,))
-            if batch.cancel_ts is not None or batch.expire_ts <= now:
+            if batch.closed_at(now) is not None:
                 return 0
             return self._insert(conn, batch.pk, items, now)

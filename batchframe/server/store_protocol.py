@@ -102,6 +102,13 @@ class BatchRow:
         """A file batch takes no inline requests."""
         return self.input_file_id is not None
 
+    def closed_at(self, now: float) -> str | None:
+        """Why the batch takes no more requests at ``now`` (``"cancelled"``, ``"expired"``), or
+        None while it is open."""
+        if self.cancel_ts is not None:
+            return "cancelled"
+        return "expired" if self.expire_ts <= now else None
+
 
 class StoredRequest(NamedTuple):
     """One request as it was added, and its result item once it has one."""
