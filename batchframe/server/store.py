@@ -12,6 +12,7 @@ A request is *pending*, then *claimed* under a lease, then *done* (it has a resu
 work queue is in :mod:`batchframe.server.store_work`, the connection, schema and migrations in
 :mod:`batchframe.server.store_schema`, the uploaded files in :mod:`batchframe.server.store_files`.
 
+>>> from batchframe.server.store_protocol import SUCCEEDED
 >>> s = Store(":memory:")
 >>> b = s.create_batch("team", "demo", key_id="k", now=0.0)
 >>> s.add_requests("team", b.batch_id, [("r1", "chat_get_completion", "m", b"{}")], now=0.0)
@@ -37,43 +38,16 @@ from batchframe.server import store_work
 from batchframe.server.errors import NotFound, PermissionDenied, PreconditionFailed
 from batchframe.server.store_files import FileTables
 from batchframe.server.store_protocol import (
-    CANCELLED,
-    DEFAULT_EXPIRE_AFTER,
-    FAILED,
     LEASE_SECONDS,
-    PENDING,
-    STATE_NAMES,
-    SUCCEEDED,
     BatchRow,
     Claim,
     Done,
-    FileRow,
-    NewFile,
     NewRequest,
-    Pending,
     RequestRow,
     StoredRequest,
 )
 
-__all__ = [
-    "CANCELLED",
-    "DEFAULT_EXPIRE_AFTER",
-    "FAILED",
-    "LEASE_SECONDS",
-    "PENDING",
-    "STATE_NAMES",
-    "SUCCEEDED",
-    "BatchRow",
-    "Claim",
-    "Done",
-    "FileRow",
-    "NewFile",
-    "NewRequest",
-    "Pending",
-    "RequestRow",
-    "Store",
-    "StoredRequest",
-]
+__all__ = ["Store"]
 
 _INSERT = (
     "INSERT INTO requests (batch_pk, rid, kind, model, canon, create_ts)"
