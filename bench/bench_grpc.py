@@ -20,15 +20,15 @@ CPU time the server spent (the box is shared; the CPU figure is what the server 
 from __future__ import annotations
 
 import multiprocessing
-import statistics
 import sys
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 
 import httpx
-import orjson
 import psutil
+from bench_server import PER_CALL, PROMPT, TOTAL, Rates, bench_ingest, bench_serve, cpu_seconds
+from bench_server import median_of_3 as _median_of_3
 from xai_sdk import Client
 from xai_sdk.proto.v6 import batch_pb2, chat_pb2
 
@@ -36,13 +36,7 @@ from batchframe.server import serve
 
 KEY = "bench-key"
 AUTH = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
-Rates = tuple[float, float]
-PER_CALL = 10_000
-TOTAL = 100_000
 TARGET = 50_000
-PROMPT = (
-    "Classify the sentiment of this product review as positive, negative or neutral: item {:07d}"
-)
 
 
 def protos(prefix: str) -> list[list[batch_pb2.BatchRequest]]:
@@ -68,45 +62,17 @@ def protos(prefix: str) -> list[list[batch_pb2.BatchRequest]]:
     return calls
 
 
-def bodies(prefix: str) -> list[bytes]:
-    out = []
-    for start in range(0, TOTAL, PER_CALL):
-        items = [
-            {
-                "batch_request_id": f"{prefix}{i:07d}",
-                "batch_request": {
-                    "chat_get_completion": {
-                        "model": "grok-4.3",
-                        "messages": [{"role": "user", "content": PROMPT.format(i)}],
-                    }
-                },
-            }
-            for i in range(start, start + PER_CALL)
-        ]
-        out.append(orjson.dumps({"batch_requests": items}))
-    return out
-
-
 def ingest_grpc(sdk: Client, server: psutil.Process, run: int) -> Rates:
     calls = protos(f"g{run}-")
     batch_id = sdk.batch.create(batch_name=f"grpc ingest {run}").batch_id
-    start, cpu = time.perf_counter(), _cpu(server)
+    start, cpu = time.perf_counter(), cpu_seconds(server)
     for requests in calls:
         sdk.batch.add(batch_id=batch_id, batch_requests=requests)
-    return TOTAL / (time.perf_counter() - start), TOTAL / (_cpu(server) - cpu)
-
-
-def ingest_rest(http: httpx.Client, server: psutil.Process, run: int) -> Rates:
-    calls = bodies(f"r{run}-")
-    batch_id = http.post("/batches", json={"name": f"rest ingest {run}"}).json()["batch_id"]
-    start, cpu = time.perf_counter(), _cpu(server)
-    for body in calls:
-        http.post(f"/batches/{batch_id}/requests", content=body).raise_for_status()
-    return TOTAL / (time.perf_counter() - start), TOTAL / (_cpu(server) - cpu)
+    return TOTAL / (time.perf_counter() - start), TOTAL / (cpu_seconds(server) - cpu)
 
 
 def serve_grpc(sdk: Client, server: psutil.Process, batch_id: str) -> Rates:
-    start, cpu = time.perf_counter(), _cpu(server)
+    start, cpu = time.perf_counter(), cpu_seconds(server)
     count, token = 0, None
     while True:
         page = sdk.batch.list_batch_results(batch_id=batch_id, limit=1000, pagination_token=token)
@@ -115,35 +81,11 @@ def serve_grpc(sdk: Client, server: psutil.Process, batch_id: str) -> Rates:
         if not token:
             break
     assert count == TOTAL, count
-    return count / (time.perf_counter() - start), count / (_cpu(server) - cpu)
-
-
-def serve_rest(http: httpx.Client, server: psutil.Process, batch_id: str) -> Rates:
-    start, cpu = time.perf_counter(), _cpu(server)
-    count, token = 0, None
-    while True:
-        params = {"limit": 1000, **({"pagination_token": token} if token else {})}
-        body = http.get(f"/batches/{batch_id}/results", params=params).content
-        count += body.count(b'{"batch_request_id":')
-        token = orjson.loads(body[body.rindex(b'"pagination_token":') + 19 : -1])
-        if not token:
-            break
-    assert count == TOTAL, count
-    return count / (time.perf_counter() - start), count / (_cpu(server) - cpu)
-
-
-def _cpu(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return float(times.user + times.system)
+    return count / (time.perf_counter() - start), count / (cpu_seconds(server) - cpu)
 
 
 def median_of_3(name: str, unit: str, fn: Callable[[int], Rates]) -> float:
-    figures = [fn(run) for run in range(3)]
-    wall = statistics.median(f[0] for f in figures)
-    cpu = statistics.median(f[1] for f in figures)
-    runs = ", ".join(f"{f[0]:,.0f}" for f in figures)
-    print(f"{name:12s} {wall:>10,.0f} {unit}  [{cpu:,.0f} per server CPU second]  (runs: {runs})")
-    return wall
+    return _median_of_3(name, unit, fn, width=12)
 
 
 def _child(conn: Connection) -> None:
@@ -167,7 +109,7 @@ def main() -> int:
                 "grpc ingest", "requests/s", lambda r: ingest_grpc(sdk, server, r)
             )
             rest_in = median_of_3(
-                "rest ingest", "requests/s", lambda r: ingest_rest(http, server, r)
+                "rest ingest", "requests/s", lambda r: bench_ingest(http, server, r, prefix="r")
             )
             batch_id = http.get("/batches", params={"limit": 1}).json()["batches"][0]["batch_id"]
             http.post(f"{url}/_control/step")
@@ -175,7 +117,7 @@ def main() -> int:
                 "grpc serve", "results/s", lambda _r: serve_grpc(sdk, server, batch_id)
             )
             rest_out = median_of_3(
-                "rest serve", "results/s", lambda _r: serve_rest(http, server, batch_id)
+                "rest serve", "results/s", lambda _r: bench_serve(http, server, batch_id)
             )
     finally:
         sdk.close()

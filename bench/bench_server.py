@@ -60,18 +60,20 @@ def add_bodies(prefix: str) -> list[bytes]:
     return bodies
 
 
-def bench_ingest(http: httpx.Client, server: psutil.Process, run: int) -> Rates:
-    bodies = add_bodies(f"run{run}-")
+def bench_ingest(
+    http: httpx.Client, server: psutil.Process, run: int, prefix: str = "run"
+) -> Rates:
+    bodies = add_bodies(f"{prefix}{run}-")
     batch_id = http.post("/batches", json={"name": f"ingest {run}"}).json()["batch_id"]
-    start, cpu = time.perf_counter(), _cpu(server)
+    start, cpu = time.perf_counter(), cpu_seconds(server)
     for body in bodies:
         reply = http.post(f"/batches/{batch_id}/requests", content=body)
         reply.raise_for_status()
-    return TOTAL / (time.perf_counter() - start), TOTAL / (_cpu(server) - cpu)
+    return TOTAL / (time.perf_counter() - start), TOTAL / (cpu_seconds(server) - cpu)
 
 
 def bench_serve(http: httpx.Client, server: psutil.Process, batch_id: str) -> Rates:
-    start, cpu = time.perf_counter(), _cpu(server)
+    start, cpu = time.perf_counter(), cpu_seconds(server)
     count, token = 0, None
     while True:
         params = {"limit": 1000, **({"pagination_token": token} if token else {})}
@@ -83,7 +85,7 @@ def bench_serve(http: httpx.Client, server: psutil.Process, batch_id: str) -> Ra
         if not token:
             break
     assert count == TOTAL, count
-    return count / (time.perf_counter() - start), count / (_cpu(server) - cpu)
+    return count / (time.perf_counter() - start), count / (cpu_seconds(server) - cpu)
 
 
 def bench_process(run: int) -> Rates:
@@ -98,17 +100,19 @@ def bench_process(run: int) -> Rates:
     return done / elapsed, done / used
 
 
-def _cpu(process: psutil.Process) -> float:
+def cpu_seconds(process: psutil.Process) -> float:
     times = process.cpu_times()
     return float(times.user + times.system)
 
 
-def median_of_3(name: str, unit: str, fn: Callable[[int], Rates]) -> float:
+def median_of_3(name: str, unit: str, fn: Callable[[int], Rates], width: int = 8) -> float:
     figures = [fn(run) for run in range(3)]
     wall = statistics.median(f[0] for f in figures)
     cpu = statistics.median(f[1] for f in figures)
     runs = ", ".join(f"{f[0]:,.0f}" for f in figures)
-    print(f"{name:8s} {wall:>10,.0f} {unit}  [{cpu:,.0f} per server CPU second]  (runs: {runs})")
+    print(
+        f"{name:{width}s} {wall:>10,.0f} {unit}  [{cpu:,.0f} per server CPU second]  (runs: {runs})"
+    )
     return wall
 
 

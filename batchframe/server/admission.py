@@ -20,7 +20,7 @@ import msgspec
 import orjson
 
 from batchframe.server.errors import InvalidArgument, Unprocessable
-from batchframe.server.store import NewRequest
+from batchframe.server.store_protocol import NewRequest
 
 __all__ = ["MAX_REQUEST_ID", "parse_add_body"]
 

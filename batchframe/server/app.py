@@ -41,6 +41,7 @@ from batchframe.server.files import FileRoutes, RawContent
 from batchframe.server.model_protocol import Model
 from batchframe.server.openapi import OPENAPI_JSON
 from batchframe.server.other_routes import other_route
+from batchframe.server.prices import price_of
 from batchframe.server.routes import (
     Routes,
     check_json_type,
@@ -97,7 +98,12 @@ class BatchServer:
             max_lines=config.max_file_lines,
         )
         self.service = BatchService(
-            self.store, admitted_models(config), on_file_batch=self.ingest.notify
+            self.store,
+            admitted_models(config),
+            on_file_batch=self.ingest.notify,
+            prices=self.model.settings.price_of
+            if isinstance(self.model, UpstreamModel)
+            else price_of,
         )
         self.routes = Routes(self.service, config.time_format)
         self.files = FileRoutes(self.store, config.max_file_bytes)
@@ -259,7 +265,7 @@ class BatchServer:
         if action == "requests" and method == "GET":
             return 200, routes.list_requests(team, batch_id, query)
         if action == "requests" and method == "POST":
-            routes.store.require_batch(team, batch_id)
+            self.service.require_batch(team, batch_id)  # a 404 spends no add-call budget
             self.limit(team, "add")
             check_json_type(body, headers)
             if routes.add_requests(team, batch_id, body, now):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from batchframe.server.prices import DEFAULT_MODELS
-from batchframe.server.store import DEFAULT_EXPIRE_AFTER
+from batchframe.server.store_protocol import DEFAULT_EXPIRE_AFTER
 from batchframe.server.upstream_wire import check_upstream_url, parse_model_map, parse_prices
 
 __all__ = ["DEFAULT_TEAM", "ServerConfig", "load_keys", "parse_models"]

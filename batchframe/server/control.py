@@ -1,7 +1,8 @@
 """Control routes under ``/_control/`` (no auth), moto-style, for tests and demos.
 
 - ``POST /_control/pause`` / ``POST /_control/resume``: stop or restart the engine.
-- ``POST /_control/step?n=N``: process up to N pending requests now (all when N is absent).
+- ``POST /_control/step?n=N``: process up to N pending requests now (all when N is absent),
+  after parsing the input files of the file batches created before it.
 - ``GET|POST /_control/faults``: read, or override with a JSON object, the fault settings
   (``fail_rate``, ``http_error_rate``, ``drop_rate``, ``latency``, ``add_calls_per_30s``,
   ``creates_per_second``, ``max_body_mb``, and the engine's ``speed``).
@@ -54,6 +55,8 @@ def handle(
         raw = query.get("n")
         if raw is not None and not (raw.isascii() and raw.isdigit() and len(raw) < 19):
             raise InvalidArgument("n must be a non-negative integer")
+        # A file batch's parse is asynchronous: the ones created before this call first.
+        server.ingest.wait_idle()
         result = {"processed": engine.step(None if raw is None else int(raw))}
     elif name == "faults":
         if method == "POST":

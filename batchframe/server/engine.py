@@ -27,8 +27,7 @@ from collections.abc import Callable, Sequence
 
 from batchframe.server.model_protocol import RETRY_LATER, Model
 from batchframe.server.simulated import CHUNK, SimulatedModel
-from batchframe.server.store import LEASE_SECONDS, Done
-from batchframe.server.store_protocol import BatchStore
+from batchframe.server.store_protocol import LEASE_SECONDS, BatchStore, Done
 
 __all__ = ["CHUNK", "Engine"]
 

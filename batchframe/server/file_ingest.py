@@ -17,7 +17,6 @@ the limit) admits nothing: the batch is cancelled with ``cancel_by_xai_message``
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -26,8 +25,8 @@ from typing import Any
 
 import orjson
 
-from batchframe.server.errors import ServerProblem
-from batchframe.server.store import NewRequest, Store
+from batchframe.server.admission import MAX_REQUEST_ID
+from batchframe.server.store_protocol import BatchStore, NewRequest
 
 __all__ = ["URL_KINDS", "FileIngest", "FileInvalid", "parse_jsonl"]
 
@@ -35,7 +34,6 @@ log = logging.getLogger("batchframe")
 
 MAX_LINES = 50_000
 MAX_LINE_BYTES = 25 * 1024 * 1024
-MAX_REQUEST_ID = 1024
 #: line ``url`` -> the request kind it is stored as (the guide's list; videos/edits is a generation)
 URL_KINDS = {
     "/v1/chat/completions": "chat_get_completion",
@@ -138,7 +136,7 @@ class FileIngest:
 
     def __init__(
         self,
-        store: Store,
+        store: BatchStore,
         admitted: Callable[[], frozenset[str]],
         *,
         on_requests: Callable[[], None] = lambda: None,
@@ -174,7 +172,10 @@ class FileIngest:
         self._wake.set()
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
-        """Block until every file batch created before this call is parsed (tests use this)."""
+        """Block until every file batch created before this call is parsed (False: timed out,
+        or the ingest is stopped and will not parse them)."""
+        if self._thread is None:
+            return False
         with self._done:
             asked = self._asked
             return self._done.wait_for(lambda: self._answered >= asked, timeout)
@@ -203,17 +204,14 @@ class FileIngest:
 
     def _ingest(self, team: str, batch_id: str, file_id: str) -> None:
         now = time.time()
-        batch = self.store.require_batch(team, batch_id)
         content = self.store.file_content(team, file_id)
         try:
             if content is None:
                 raise FileInvalid(f"{_PREFIX}input file {file_id} was deleted")
             items = parse_jsonl(content, self._admitted(), max_lines=self.max_lines)
         except FileInvalid as exc:
-            self.store.cancel_by_xai(team, batch_id, str(exc), now=now)
+            self.store.cancel_batch(team, batch_id, now=now, xai_message=str(exc))
             return
-        # A batch its owner cancelled while the file was parsed takes nothing (a 403 here).
-        with contextlib.suppress(ServerProblem):
-            self.store.add_requests(team, batch_id, items, now=now)
-        self.store.mark_file_parsed(batch.pk)
-        self._on_requests()
+        # A batch its owner cancelled (or that expired) while the file was parsed takes nothing.
+        if self.store.fill_file_batch(team, batch_id, items, now=now):
+            self._on_requests()

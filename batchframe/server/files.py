@@ -36,7 +36,7 @@ from batchframe.server.errors import (
     UnsupportedMediaType,
 )
 from batchframe.server.service import FILE_ID_RE, check_limit, decode_position, encode_token
-from batchframe.server.store import FileRow, NewFile, Store
+from batchframe.server.store_protocol import BatchStore, FileRow, NewFile
 
 __all__ = ["FileRoutes", "Part", "RawContent", "parse_multipart"]
 
@@ -113,7 +113,7 @@ def _params(text: str) -> dict[str, str]:
 class FileRoutes:
     """``/v1/files`` over the store, for one server's limits."""
 
-    def __init__(self, store: Store, max_file_bytes: int) -> None:
+    def __init__(self, store: BatchStore, max_file_bytes: int) -> None:
         self.store = store
         self.max_file_bytes = max_file_bytes
 

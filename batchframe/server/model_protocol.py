@@ -6,9 +6,10 @@ an OpenAI-compatible upstream answers one by one as HTTP calls land
 (:mod:`batchframe.server.upstream`). The engine never waits on a model while it holds a lock, so a
 slow model never holds up a cancel, a pause or the API.
 
-An answer is a :data:`~batchframe.server.store.Done` row: ``(seq, batch_pk, id, state, result
-item JSON)`` with state ``SUCCEEDED`` or ``FAILED``, or :data:`RETRY_LATER` (and an empty result)
-when the model could not try at all (its backend unreachable): the request goes back in line.
+An answer is a :data:`~batchframe.server.store_protocol.Done` row: ``(seq, batch_pk, id, state,
+result item JSON)`` with state ``SUCCEEDED`` or ``FAILED``, or :data:`RETRY_LATER` (and an empty
+result) when the model could not try at all (its backend unreachable): the request goes back in
+line.
 
 >>> from batchframe.server.simulated import SimulatedModel
 >>> isinstance(SimulatedModel(), Model)
@@ -20,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
-from batchframe.server.store import Done, Pending
+from batchframe.server.store_protocol import Done, Pending
 
 __all__ = ["RETRY_LATER", "Deliver", "Model"]
 

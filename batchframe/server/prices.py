@@ -18,7 +18,8 @@ grok-4.20-0309-non-reasoning and grok-4.20-multi-agent-0309, none for other mode
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -32,6 +33,7 @@ __all__ = [
     "price_of",
     "resolve_models",
     "text_cost_ticks",
+    "upstream_price",
 ]
 
 Kind = Literal["text", "image", "video"]
@@ -115,6 +117,36 @@ def price_of(model: str) -> ModelPrice:
         cached_prompt_text_token_price=2_500,
         prompt_image_token_price=10_000,
         completion_text_token_price=40_000,
+    )
+
+
+def upstream_price(model: str, prices: Mapping[str, tuple[float, float]]) -> ModelPrice:
+    """The price of ``model`` when an upstream answers it: ``prices`` (``--upstream-price``, USD
+    per million prompt / completion tokens) by the requested name or, for an alias, its
+    catalogue name; 0 for a model it does not name; no batch discount. This one entry is both
+    what the model list serves and what a result's ``cost_in_usd_ticks`` is computed with.
+
+    >>> price = upstream_price("grok-4.3-latest", {"grok-4.3": (1.0, 2.0)})
+    >>> price.name, price.prompt_text_token_price, price.completion_text_token_price
+    ('grok-4.3', 10000, 20000)
+    >>> upstream_price("grok-4.3", {}).completion_text_token_price
+    0
+    """
+    base = price_of(model)
+    usd = prices.get(model)
+    if usd is None:
+        usd = prices.get(base.name, (0.0, 0.0))
+    # USD per million tokens -> 1/100 US cents per million tokens (= ticks per token): x 10,000.
+    prompt, completion = round(usd[0] * 10_000), round(usd[1] * 10_000)
+    return dataclasses.replace(
+        base,
+        prompt_text_token_price=prompt,
+        cached_prompt_text_token_price=prompt,
+        prompt_image_token_price=prompt,
+        completion_text_token_price=completion,
+        search_price=0,
+        unit_price=0,
+        batch_discount_percent=0,
     )
 
 

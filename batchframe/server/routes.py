@@ -23,12 +23,11 @@ from batchframe.server.service import (
     BATCH_ID_RE,
     ENDPOINTS,
     MAX_LIMIT,
-    BatchInfo,
     BatchService,
     decode_token,
     encode_token,
 )
-from batchframe.server.store import STATE_NAMES
+from batchframe.server.store_protocol import STATE_NAMES, BatchRow
 
 __all__ = [
     "BATCH_ID_RE",
@@ -98,7 +97,6 @@ class Routes:
 
     def __init__(self, service: BatchService, time_format: str = "date") -> None:
         self.service = service
-        self.store = service.store
         self._rfc3339 = time_format == "rfc3339"
         self._dates: dict[int, str] = {}
 
@@ -119,16 +117,15 @@ class Routes:
             )
         return text
 
-    def batch_json(self, info: BatchInfo) -> dict[str, Any]:
-        b = info.row
+    def batch_json(self, b: BatchRow) -> dict[str, Any]:
         out: dict[str, Any] = {
             "batch_id": b.batch_id,
             "name": b.name,
             "create_time": self.time(b.create_ts),
-            "expire_time": self.time(info.expire_ts),
+            "expire_time": self.time(b.expire_ts),
             "create_api_key_id": b.key_id,
             "cancel_time": self.time(b.cancel_ts),
-            "cancel_by_xai_message": info.cancel_by_xai_message,
+            "cancel_by_xai_message": b.cancel_by_xai_message,
             "state": {
                 "num_requests": b.num_requests,
                 "num_pending": b.num_pending,
@@ -137,8 +134,8 @@ class Routes:
                 "num_cancelled": b.num_cancelled,
             },
         }
-        if info.input_file_id is not None:
-            out["input_file_id"] = info.input_file_id
+        if b.input_file_id is not None:
+            out["input_file_id"] = b.input_file_id
         return out
 
     def create_batch(self, team: str, body: Any, now: float) -> bytes:

@@ -7,7 +7,7 @@ the store calls live here, so REST and gRPC cannot drift apart. Problems are rai
 
 >>> from batchframe.server.store import Store
 >>> service = BatchService(Store())
->>> service.create_batch("team", "demo", None, now=0.0).row.name
+>>> service.create_batch("team", "demo", None, now=0.0).name
 'demo'
 """
 
@@ -17,22 +17,25 @@ import base64
 import binascii
 import re
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
 
 from batchframe.server.errors import InvalidArgument, NotFound, PreconditionFailed
 from batchframe.server.prices import DEFAULT_MODELS, ModelPrice, price_of, resolve_models
-from batchframe.server.store import BatchRow, NewRequest, Store
+from batchframe.server.store_protocol import (
+    BatchRow,
+    BatchStore,
+    NewRequest,
+    RequestRow,
+    StoredRequest,
+)
 from batchframe.server.tokenizer import Token, tokenize
 
 __all__ = [
     "BATCH_ID_RE",
     "DEFAULT_LIMIT",
     "ENDPOINTS",
-    "EXPIRY_SECONDS",
     "FILE_ID_RE",
     "MAX_LIMIT",
     "MAX_NAME",
-    "BatchInfo",
     "BatchService",
     "check_limit",
     "decode_token",
@@ -43,7 +46,6 @@ MAX_NAME = 1024
 MAX_TOKENIZE_CHARS = 1_000_000
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-EXPIRY_SECONDS = 30 * 86400
 MASKED_KEY_ID = "********-****-****-****-************"
 ENDPOINTS = {
     "chat_get_completion": "xai_api.Chat/GetCompletion",
@@ -56,7 +58,6 @@ ENDPOINTS = {
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 BATCH_ID_RE = re.compile(f"batch_{_UUID}")
 FILE_ID_RE = re.compile(f"file_{_UUID}")
-RequestRow = tuple[str, str, str, int, float, float | None]
 
 
 def encode_token(prefix: str, key: str) -> str:
@@ -99,59 +100,41 @@ def check_limit(limit: int | None) -> int:
     return limit
 
 
-@dataclass(frozen=True)
-class BatchInfo:
-    """A batch with what file batches add: the input file and an xAI-side cancel message."""
-
-    row: BatchRow
-    input_file_id: str | None = None
-    cancel_by_xai_message: str | None = None
-
-    @property
-    def expire_ts(self) -> float:
-        return self.row.expire_ts
-
-
 class BatchService:
-    """Batches over a :class:`Store`, with the admitted models and the file-parse trigger."""
+    """Batches over a :class:`BatchStore`, with the admitted models and the file-parse trigger."""
 
     def __init__(
         self,
-        store: Store,
+        store: BatchStore,
         models: Collection[str] = DEFAULT_MODELS,
         on_file_batch: Callable[[], None] = lambda: None,
+        prices: Callable[[str], ModelPrice] = price_of,
     ) -> None:
         self.store = store
         self.models = tuple(models)
         self.admitted = resolve_models(models)
         self._on_file_batch = on_file_batch
+        #: A model's price: the simulator's table, or the upstream's (what results cost).
+        self.price_of = prices
 
     # -- batches -------------------------------------------------------------------------------
 
-    def info(self, rows: Sequence[BatchRow]) -> list[BatchInfo]:
-        files = self.store.batch_files_of([r.pk for r in rows]) if rows else {}
-        out = []
-        for row in rows:
-            extra = files.get(row.pk)
-            out.append(BatchInfo(row) if extra is None else BatchInfo(row, extra[0], extra[1]))
-        return out
-
     def create_batch(
         self, team: str, name: str, input_file_id: str | None, *, now: float
-    ) -> BatchInfo:
+    ) -> BatchRow:
         if not name.strip() or len(name) > MAX_NAME or "\x00" in name:
             raise InvalidArgument(f"Batch name must be 1 to {MAX_NAME} characters, without NUL")
-        if input_file_id is None:
-            return BatchInfo(self.store.create_batch(team, name, key_id=MASKED_KEY_ID, now=now))
-        self.require_file(team, input_file_id)
-        row = self.store.create_file_batch(
+        if input_file_id is not None:
+            self.require_file(team, input_file_id)
+        row = self.store.create_batch(
             team, name, key_id=MASKED_KEY_ID, now=now, input_file_id=input_file_id
         )
-        self._on_file_batch()
-        return BatchInfo(row, input_file_id)
+        if input_file_id is not None:
+            self._on_file_batch()
+        return row
 
-    def get_batch(self, team: str, batch_id: str) -> BatchInfo:
-        return self.info([self.require_batch(team, batch_id)])[0]
+    def get_batch(self, team: str, batch_id: str) -> BatchRow:
+        return self.require_batch(team, batch_id)
 
     def require_batch(self, team: str, batch_id: str) -> BatchRow:
         if not BATCH_ID_RE.fullmatch(batch_id):
@@ -160,22 +143,22 @@ class BatchService:
 
     def list_batches(
         self, team: str, limit: int | None, token: str | None
-    ) -> tuple[list[BatchInfo], str | None]:
+    ) -> tuple[list[BatchRow], str | None]:
         limit = check_limit(limit)
         rows = self.store.list_batches(team, limit + 1, decode_position("b", token))
         next_token = encode_token("b", str(rows[limit - 1].pk)) if len(rows) > limit else None
-        return self.info(rows[:limit]), next_token
+        return rows[:limit], next_token
 
-    def cancel_batch(self, team: str, batch_id: str, *, now: float) -> BatchInfo:
+    def cancel_batch(self, team: str, batch_id: str, *, now: float) -> BatchRow:
         self.require_batch(team, batch_id)
-        return self.info([self.store.cancel_batch(team, batch_id, now=now)])[0]
+        return self.store.cancel_batch(team, batch_id, now=now)
 
     def add_requests(
         self, team: str, batch_id: str, items: Sequence[NewRequest], *, now: float
     ) -> int:
         """Admit a whole add call or none of it; return how many requests were new."""
         batch = self.require_batch(team, batch_id)
-        if self.store.batch_files_of([batch.pk]):
+        if batch.sealed:
             raise PreconditionFailed("Cannot add inline requests to a file-based batch")
         self.check_models(items)
         # No shortcut for an empty list: the store answers 403 for a cancelled batch.
@@ -204,10 +187,7 @@ class BatchService:
         batch = self.require_batch(team, batch_id)
         limit = check_limit(limit)
         after = decode_token("r", token)
-        if states:
-            rows = self.store.list_requests_in(batch.pk, limit + 1, after, sorted(set(states)))
-        else:
-            rows = self.store.list_requests(batch.pk, limit + 1, after)
+        rows = self.store.list_requests(batch.pk, limit + 1, after, sorted(set(states)))
         return rows[:limit], encode_token("r", rows[limit - 1][0]) if len(rows) > limit else None
 
     def list_results(
@@ -218,12 +198,10 @@ class BatchService:
         rows = self.store.list_results(batch.pk, limit + 1, decode_token("r", token))
         return rows[:limit], encode_token("r", rows[limit - 1][0]) if len(rows) > limit else None
 
-    def request_result(
-        self, team: str, batch_id: str, request_id: str
-    ) -> tuple[str, str, bytes, int, bytes | None]:
-        """(kind, model, request JSON, state, result JSON or None) of one request, or a 404."""
+    def request_result(self, team: str, batch_id: str, request_id: str) -> StoredRequest:
+        """One request as added, with its result if it has one, or a 404."""
         batch = self.require_batch(team, batch_id)
-        found = self.store.request_of(batch.pk, request_id)
+        found = self.store.get_request(batch.pk, request_id)
         if found is None:
             raise NotFound(f"Cannot find batch request with ID {request_id[:200]!r}")
         return found
@@ -251,7 +229,7 @@ class BatchService:
         for name in self.models:
             if name == "*":  # a model map's catch-all is no model of its own
                 continue
-            price = price_of(name)
+            price = self.price_of(name)
             if price.kind == "text":
                 out.setdefault(price.name, price)
         return list(out.values())

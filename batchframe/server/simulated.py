@@ -22,7 +22,7 @@ import orjson
 
 from batchframe.server.model import simulate
 from batchframe.server.model_protocol import Deliver
-from batchframe.server.store import FAILED, SUCCEEDED, Done, Pending
+from batchframe.server.store_protocol import FAILED, SUCCEEDED, Done, Pending
 
 __all__ = ["CHUNK", "SimulatedModel"]
 

@@ -1,18 +1,18 @@
 """SQLite state of the local batch server: batches, requests, leases and finished results.
 
-The one implementation of :class:`~batchframe.server.store_protocol.BatchStore`; SQL lives here
-and nowhere else. The store never sees HTTP. One connection, guarded by one lock (held only for
-a statement or a transaction, never while a model runs); every statement is parameterised. Batch
-counters are kept up to date in the same transaction as the rows they count, so a poll reads one
-row. Requests are written once; a finished request gets a row in ``results`` (clustered by batch
-and ID) holding its result item as JSON bytes, so a results page is one range read and a join of
-bytes.
+The one implementation of :class:`~batchframe.server.store_protocol.BatchStore`; SQL lives in
+the ``store*`` modules and nowhere else, and the store never sees HTTP. One connection, one lock
+(held only for a statement or a transaction, never while a model runs); every statement is
+parameterised. Batch counters are kept up to date in the same transaction as the rows they
+count, so a poll reads one row. Requests are written once; a finished request gets a row in
+``results`` (clustered by batch and ID) holding its result item as JSON bytes, so a results page
+is one range read and a join of bytes.
 
 A request is *pending*, then *claimed* under a lease, then *done* (it has a result row); the
-work queue is in :mod:`batchframe.server.store_work`. Opening a file releases every lease, since
-a database file is served by one process: what a killed server had in flight runs again, and is
-still answered once.
+work queue is in :mod:`batchframe.server.store_work`, the connection, schema and migrations in
+:mod:`batchframe.server.store_schema`, the uploaded files in :mod:`batchframe.server.store_files`.
 
+>>> from batchframe.server.store_protocol import SUCCEEDED
 >>> s = Store(":memory:")
 >>> b = s.create_batch("team", "demo", key_id="k", now=0.0)
 >>> s.add_requests("team", b.batch_id, [("r1", "chat_get_completion", "m", b"{}")], now=0.0)
@@ -29,109 +29,56 @@ still answered once.
 from __future__ import annotations
 
 import sqlite3
-import threading
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 
 import orjson
 
 from batchframe.server import store_work
 from batchframe.server.errors import NotFound, PermissionDenied, PreconditionFailed
-from batchframe.server.store_work import (
-    CANCELLED,
-    FAILED,
-    PENDING,
-    STATE_NAMES,
-    SUCCEEDED,
+from batchframe.server.store_files import FileTables
+from batchframe.server.store_protocol import (
+    LEASE_SECONDS,
+    BatchRow,
     Claim,
     Done,
-    Pending,
+    NewRequest,
+    RequestRow,
+    StoredRequest,
 )
 
-__all__ = [
-    "CANCELLED",
-    "DEFAULT_EXPIRE_AFTER",
-    "FAILED",
-    "LEASE_SECONDS",
-    "PENDING",
-    "STATE_NAMES",
-    "SUCCEEDED",
-    "BatchRow",
-    "Claim",
-    "Done",
-    "FileRow",
-    "NewFile",
-    "NewRequest",
-    "Pending",
-    "Store",
-]
-
-#: A batch expires this many seconds after it was created (xAI: 30 days).
-DEFAULT_EXPIRE_AFTER = 30 * 86400.0
-#: How long a claim stays live without being renewed.
-LEASE_SECONDS = 60.0
-
-#: (batch_request_id, kind, model, canonical request JSON)
-NewRequest = tuple[str, str, str, bytes]
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS batches (
-    pk INTEGER PRIMARY KEY,
-    batch_id TEXT NOT NULL UNIQUE,
-    team TEXT NOT NULL,
-    name TEXT NOT NULL,
-    key_id TEXT NOT NULL,
-    create_ts REAL NOT NULL,
-    cancel_ts REAL,
-    num_requests INTEGER NOT NULL DEFAULT 0,
-    num_pending INTEGER NOT NULL DEFAULT 0,
-    num_success INTEGER NOT NULL DEFAULT 0,
-    num_error INTEGER NOT NULL DEFAULT 0,
-    num_cancelled INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS ix_batches_team ON batches(team, pk);
-CREATE TABLE IF NOT EXISTS requests (
-    seq INTEGER PRIMARY KEY,
-    batch_pk INTEGER NOT NULL,
-    rid TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    model TEXT NOT NULL,
-    canon BLOB NOT NULL,
-    create_ts REAL NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS ux_requests ON requests(batch_pk, rid);
-CREATE TABLE IF NOT EXISTS results (
-    batch_pk INTEGER NOT NULL,
-    rid TEXT NOT NULL,
-    state INTEGER NOT NULL,
-    finish_ts REAL NOT NULL,
-    result BLOB NOT NULL,
-    PRIMARY KEY (batch_pk, rid)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS engine (id INTEGER PRIMARY KEY CHECK (id = 1), cursor INTEGER NOT NULL);
-INSERT OR IGNORE INTO engine (id, cursor) VALUES (1, 0);
-CREATE TABLE IF NOT EXISTS leases (
-    id INTEGER PRIMARY KEY,
-    lo INTEGER NOT NULL,
-    hi INTEGER NOT NULL,
-    expires REAL NOT NULL
-);
-"""
-_AFTER_MIGRATION = """
-CREATE INDEX IF NOT EXISTS ix_batches_expiry ON batches(expire_ts) WHERE expired_ts IS NULL;
-"""
+__all__ = ["Store"]
 
 _INSERT = (
     "INSERT INTO requests (batch_pk, rid, kind, model, canon, create_ts)"
     " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (batch_pk, rid) DO NOTHING"
 )
-_BATCH_COLUMNS = (
-    "pk, batch_id, name, key_id, create_ts, cancel_ts,"
-    " num_requests, num_pending, num_success, num_error, num_cancelled, expire_ts"
+# A batch with what a file batch adds (NULLs for an inline one), in BatchRow's order.
+_BATCH_SELECT = (
+    "SELECT b.pk, b.batch_id, b.name, b.key_id, b.create_ts, b.cancel_ts, b.num_requests,"
+    " b.num_pending, b.num_success, b.num_error, b.num_cancelled, b.expire_ts,"
+    " f.input_file_id, f.cancel_by_xai_message"
+    " FROM batches AS b LEFT JOIN batch_files AS f ON f.batch_pk = b.pk"
+)
+# Request metadata rows (RequestRow); a request without a result is pending (1).
+_REQUEST_ROWS = (
+    "SELECT q.rid, q.kind, q.model, COALESCE(r.state, 1) AS st, q.create_ts, r.finish_ts"
+    " FROM requests AS q LEFT JOIN results AS r ON r.batch_pk = q.batch_pk AND r.rid = q.rid"
 )
 _IN_CHUNK = 900
+# The summed cost_in_usd_ticks of a batch's succeeded results, by request kind.
+_COST_OF = (
+    "json_extract(CAST(r.result AS TEXT), '$.batch_result.response.{}.usage.cost_in_usd_ticks')"
+)
+_COSTS_SQL = (
+    "SELECT q.kind, COUNT(*), COALESCE(SUM(COALESCE("
+    + ", ".join(
+        _COST_OF.format(key)
+        for key in ("chat_get_completion", "image_generation", "video_generation")
+    )
+    + ", 0)), 0) FROM results AS r JOIN requests AS q ON q.batch_pk = r.batch_pk AND q.rid = r.rid"
+    " WHERE r.batch_pk = ? AND r.state = 2 GROUP BY q.kind ORDER BY q.kind"
+)
 
 
 def _normal(canon: bytes) -> bytes:
@@ -146,96 +93,43 @@ def _normal(canon: bytes) -> bytes:
         return canon
 
 
-@dataclass(frozen=True)
-class BatchRow:
-    """One batch with its counters."""
-
-    pk: int
-    batch_id: str
-    name: str
-    key_id: str
-    create_ts: float
-    cancel_ts: float | None
-    num_requests: int
-    num_pending: int
-    num_success: int
-    num_error: int
-    num_cancelled: int
-    expire_ts: float
-
-
-class Store:
-    """Batches and requests in SQLite (``":memory:"`` or a file, WAL mode for files).
+class Store(FileTables):
+    """Batches, requests, results, leases and files in SQLite (``":memory:"`` or a file).
 
     ``expire_after`` (seconds) sets each new batch's ``expire_time``.
     """
 
-    def __init__(self, path: str = ":memory:", *, expire_after: float = DEFAULT_EXPIRE_AFTER):
-        self.path = path
-        self.expire_after = expire_after
-        self.lock = threading.RLock()
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        # Big pages: fewer splits for ~1 KB result rows (only takes effect on a new database).
-        self._conn.execute("PRAGMA page_size=65536")
-        if path != ":memory:":
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA temp_store=MEMORY")
-        self._conn.executescript(_SCHEMA)
-        self._migrate()
-        # One process serves a file: whatever an earlier process held in flight is pending again.
-        self._conn.execute("UPDATE leases SET expires = 0")
-
-    def _migrate(self) -> None:
-        """Columns added since the first release, for a file made before them."""
-        have = {
-            name
-            for (name,) in self._conn.execute("SELECT name FROM pragma_table_info(?)", ("batches",))
-        }
-        if "expire_ts" not in have:  # when unfinished requests are cancelled
-            self._conn.execute("ALTER TABLE batches ADD COLUMN expire_ts REAL")
-        if "expired_ts" not in have:  # when that happened (NULL: not yet)
-            self._conn.execute("ALTER TABLE batches ADD COLUMN expired_ts REAL")
-        self._conn.execute(
-            "UPDATE batches SET expire_ts = create_ts + ? WHERE expire_ts IS NULL",
-            (self.expire_after,),
-        )
-        self._conn.executescript(_AFTER_MIGRATION)
-
-    def close(self) -> None:
-        with self.lock:
-            self._conn.close()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self.lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-
     # -- batches -------------------------------------------------------------------------------
 
-    def create_batch(self, team: str, name: str, *, key_id: str, now: float) -> BatchRow:
+    def create_batch(
+        self, team: str, name: str, *, key_id: str, now: float, input_file_id: str | None = None
+    ) -> BatchRow:
+        """A new empty batch; with ``input_file_id``, a sealed file batch whose requests come
+        from that file once it is parsed (:meth:`unparsed_file_batches`)."""
         batch_id = f"batch_{uuid.uuid4()}"
+        expire_ts = now + self.expire_after
         with self._transaction() as conn:
-            conn.execute(
+            cur = conn.execute(
                 "INSERT INTO batches (batch_id, team, name, key_id, create_ts, expire_ts)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (batch_id, team, name, key_id, now, now + self.expire_after),
+                (batch_id, team, name, key_id, now, expire_ts),
             )
-        batch = self.get_batch(team, batch_id)
-        assert batch is not None
-        return batch
+            pk = int(cur.lastrowid or 0)
+            if input_file_id is not None:
+                conn.execute(
+                    "INSERT INTO batch_files (batch_pk, input_file_id, parse_state)"
+                    " VALUES (?, ?, 0)",
+                    (pk, input_file_id),
+                )
+        # The batch as created, not re-read: a file batch's parse may fill it a moment later.
+        return BatchRow(
+            pk, batch_id, name, key_id, now, None, 0, 0, 0, 0, 0, expire_ts, input_file_id
+        )
 
     def get_batch(self, team: str, batch_id: str) -> BatchRow | None:
         with self.lock:
             row = self._conn.execute(
-                f"SELECT {_BATCH_COLUMNS} FROM batches WHERE batch_id = ? AND team = ?",
-                (batch_id, team),
+                f"{_BATCH_SELECT} WHERE b.batch_id = ? AND b.team = ?", (batch_id, team)
             ).fetchone()
         return None if row is None else BatchRow(*row)
 
@@ -249,22 +143,31 @@ class Store:
         """Newest first; up to ``limit`` batches older than ``before_pk``."""
         with self.lock:
             rows = self._conn.execute(
-                f"SELECT {_BATCH_COLUMNS} FROM batches WHERE team = ? AND pk < ?"
-                " ORDER BY pk DESC LIMIT ?",
+                f"{_BATCH_SELECT} WHERE b.team = ? AND b.pk < ? ORDER BY b.pk DESC LIMIT ?",
                 (team, before_pk if before_pk is not None else 2**62, limit),
             ).fetchall()
         return [BatchRow(*row) for row in rows]
 
-    def cancel_batch(self, team: str, batch_id: str, *, now: float) -> BatchRow:
+    def cancel_batch(
+        self, team: str, batch_id: str, *, now: float, xai_message: str | None = None
+    ) -> BatchRow:
         """Set ``cancel_time`` (once); requests not in flight become cancelled result rows.
 
         Requests under a live lease are being answered: they finish and keep their answer.
+        ``xai_message`` is a cancel by the server (a file batch whose file it refused): the
+        message is its ``cancel_by_xai_message``, and the file counts as handled.
         """
         with self._transaction() as conn:
             batch = self.require_batch(team, batch_id)
             if batch.cancel_ts is None:
                 conn.execute("UPDATE batches SET cancel_ts = ? WHERE pk = ?", (now, batch.pk))
             store_work.close_unfinished(conn, batch.pk, now, "Batch cancelled")
+            if xai_message is not None:
+                conn.execute(
+                    "UPDATE batch_files SET parse_state = 2, cancel_by_xai_message = ?"
+                    " WHERE batch_pk = ?",
+                    (xai_message, batch.pk),
+                )
         return self.require_batch(team, batch_id)
 
     def expire(self, now: float) -> int:
@@ -293,24 +196,27 @@ class Store:
         """
         with self._transaction() as conn:
             batch = self.require_batch(team, batch_id)
-            if batch.cancel_ts is not None:
-                raise PermissionDenied(f"Cannot add requests to cancelled batch {batch_id}")
-            if batch.expire_ts <= now:
-                raise PermissionDenied(f"Cannot add requests to expired batch {batch_id}")
-            before = conn.total_changes
-            conn.executemany(
-                _INSERT,
-                [(batch.pk, rid, kind, model, canon, now) for rid, kind, model, canon in items],
+            closed = batch.closed_at(now)
+            if closed is not None:
+                raise PermissionDenied(f"Cannot add requests to {closed} batch {batch_id}")
+            return self._insert(conn, batch.pk, items, now)
+
+    def _insert(
+        self, conn: sqlite3.Connection, pk: int, items: Sequence[NewRequest], now: float
+    ) -> int:
+        before = conn.total_changes
+        conn.executemany(
+            _INSERT, [(pk, rid, kind, model, canon, now) for rid, kind, model, canon in items]
+        )
+        added = conn.total_changes - before
+        if added < len(items):
+            self._check_conflicts(conn, pk, items)
+        if added:
+            conn.execute(
+                "UPDATE batches SET num_requests = num_requests + ?,"
+                " num_pending = num_pending + ? WHERE pk = ?",
+                (added, added, pk),
             )
-            added = conn.total_changes - before
-            if added < len(items):
-                self._check_conflicts(conn, batch.pk, items)
-            if added:
-                conn.execute(
-                    "UPDATE batches SET num_requests = num_requests + ?,"
-                    " num_pending = num_pending + ? WHERE pk = ?",
-                    (added, added, batch.pk),
-                )
         return added
 
     @staticmethod
@@ -335,20 +241,37 @@ class Store:
                 )
 
     def list_requests(
-        self, pk: int, limit: int, after: str | None
-    ) -> list[tuple[str, str, str, int, float, float | None]]:
-        """(id, kind, model, state, create_ts, finish_ts) ordered by ID, after ``after``.
+        self, pk: int, limit: int, after: str | None, states: Sequence[int] = ()
+    ) -> list[RequestRow]:
+        """(id, kind, model, state, create_ts, finish_ts) ordered by ID, after ``after``; only
+        requests in ``states`` when given (the gRPC status filter).
 
         A claimed request is still ``pending`` here, as on xAI.
         """
         with self.lock:
+            if not states:
+                return self._conn.execute(
+                    f"{_REQUEST_ROWS} WHERE q.batch_pk = ? AND q.rid > ? ORDER BY q.rid LIMIT ?",
+                    (pk, after or "", limit),
+                ).fetchall()
+            marks = ",".join("?" * len(states))
             return self._conn.execute(
-                "SELECT q.rid, q.kind, q.model, COALESCE(r.state, 1), q.create_ts, r.finish_ts"
+                f"{_REQUEST_ROWS} WHERE q.batch_pk = ? AND q.rid > ? AND st IN ({marks})"
+                " ORDER BY q.rid LIMIT ?",
+                (pk, after or "", *states, limit),
+            ).fetchall()
+
+    def get_request(self, pk: int, batch_request_id: str) -> StoredRequest | None:
+        """One request of the batch, with its result if it has one."""
+        with self.lock:
+            row = self._conn.execute(
+                "SELECT q.kind, q.model, q.canon, COALESCE(r.state, 1), r.result"
                 " FROM requests AS q LEFT JOIN results AS r"
                 " ON r.batch_pk = q.batch_pk AND r.rid = q.rid"
-                " WHERE q.batch_pk = ? AND q.rid > ? ORDER BY q.rid LIMIT ?",
-                (pk, after or "", limit),
-            ).fetchall()
+                " WHERE q.batch_pk = ? AND q.rid = ?",
+                (pk, batch_request_id),
+            ).fetchone()
+        return None if row is None else StoredRequest(row[0], row[1], bytes(row[2]), *row[3:])
 
     def list_results(self, pk: int, limit: int, after: str | None) -> list[tuple[str, bytes]]:
         """(id, result JSON bytes) of finished requests, ordered by ID, after ``after``."""
@@ -357,6 +280,11 @@ class Store:
                 "SELECT rid, result FROM results WHERE batch_pk = ? AND rid > ? ORDER BY rid LIMIT ?",
                 (pk, after or "", limit),
             ).fetchall()
+
+    def batch_costs(self, pk: int) -> list[tuple[str, int, int]]:
+        """(request kind, succeeded requests, summed ``cost_in_usd_ticks``) of one batch."""
+        with self.lock:
+            return self._conn.execute(_COSTS_SQL, (pk,)).fetchall()
 
     # -- work: claim, finish, renew, release ---------------------------------------------------
 
@@ -427,225 +355,25 @@ class Store:
         names = ("batches", "requests", "pending", "succeeded", "failed", "cancelled", "leases")
         return dict(zip(names, (int(v) for v in (*row, leased)), strict=True))
 
-    # -- files and file-based batches (added for issue 11, the file flow and the gRPC front) ---
-    # Additive on purpose: their own tables, created on first use, so the schema above and the
-    # batch/request/result paths are untouched. A file batch is a batch row plus a batch_files
-    # row (its input file, whether the file was parsed, the message of an xAI-side cancel).
-
-    def _files_schema(self) -> None:
-        if not getattr(self, "_files_ready", False):
-            with self.lock:
-                self._conn.executescript(_FILES_SCHEMA)
-            self._files_ready = True
-
-    def add_file(self, team: str, file: NewFile) -> FileRow:
-        """Store an uploaded file (content and metadata) for ``team``."""
-        self._files_schema()
-        with self._transaction() as conn:
-            conn.execute(
-                "INSERT INTO files (file_id, team, filename, purpose, bytes, created_at,"
-                " expires_at, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    file.file_id,
-                    team,
-                    file.filename,
-                    file.purpose,
-                    len(file.content),
-                    file.created_at,
-                    file.expires_at,
-                    file.content,
-                ),
-            )
-        row = self.get_file(team, file.file_id)
-        assert row is not None
-        return row
-
-    def get_file(self, team: str, file_id: str) -> FileRow | None:
-        self._files_schema()
-        with self.lock:
-            row = self._conn.execute(
-                f"SELECT {_FILE_COLUMNS} FROM files WHERE file_id = ? AND team = ?",
-                (file_id, team),
-            ).fetchone()
-        return None if row is None else FileRow(*row)
-
-    def file_content(self, team: str, file_id: str) -> bytes | None:
-        self._files_schema()
-        with self.lock:
-            row = self._conn.execute(
-                "SELECT content FROM files WHERE file_id = ? AND team = ?", (file_id, team)
-            ).fetchone()
-        return None if row is None else bytes(row[0])
-
-    def list_files(self, team: str, limit: int, before_pk: int | None) -> list[FileRow]:
-        """Newest first; up to ``limit`` files older than ``before_pk``."""
-        self._files_schema()
-        with self.lock:
-            rows = self._conn.execute(
-                f"SELECT {_FILE_COLUMNS} FROM files WHERE team = ? AND pk < ?"
-                " ORDER BY pk DESC LIMIT ?",
-                (team, before_pk if before_pk is not None else 2**62, limit),
-            ).fetchall()
-        return [FileRow(*row) for row in rows]
-
-    def delete_file(self, team: str, file_id: str) -> bool:
-        self._files_schema()
-        with self._transaction() as conn:
-            cur = conn.execute("DELETE FROM files WHERE file_id = ? AND team = ?", (file_id, team))
-        return cur.rowcount > 0
-
-    def create_file_batch(
-        self, team: str, name: str, *, key_id: str, now: float, input_file_id: str
-    ) -> BatchRow:
-        """Create a sealed batch whose requests come from ``input_file_id`` (parsed later)."""
-        self._files_schema()
-        batch_id = f"batch_{uuid.uuid4()}"
-        with self._transaction() as conn:
-            expire_ts = now + self.expire_after
-            cur = conn.execute(
-                "INSERT INTO batches (batch_id, team, name, key_id, create_ts, expire_ts)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (batch_id, team, name, key_id, now, expire_ts),
-            )
-            pk = int(cur.lastrowid or 0)
-            conn.execute(
-                "INSERT INTO batch_files (batch_pk, input_file_id, parse_state) VALUES (?, ?, 0)",
-                (pk, input_file_id),
-            )
-        # The batch as created (not re-read): the file may be parsed a moment later.
-        return BatchRow(pk, batch_id, name, key_id, now, None, 0, 0, 0, 0, 0, expire_ts)
-
-    def batch_files_of(self, pks: Sequence[int]) -> dict[int, tuple[str, str | None, int]]:
-        """batch pk -> (input_file_id, cancel_by_xai_message, parse state) for file batches."""
-        self._files_schema()
-        out: dict[int, tuple[str, str | None, int]] = {}
-        with self.lock:
-            for start in range(0, len(pks), _IN_CHUNK):
-                chunk = list(pks[start : start + _IN_CHUNK])
-                marks = ",".join("?" * len(chunk))
-                for pk, file_id, message, state in self._conn.execute(
-                    "SELECT batch_pk, input_file_id, cancel_by_xai_message, parse_state"
-                    f" FROM batch_files WHERE batch_pk IN ({marks})",
-                    chunk,
-                ):
-                    out[pk] = (file_id, message, state)
-        return out
+    # -- file batches --------------------------------------------------------------------------
 
     def unparsed_file_batches(self) -> list[tuple[str, str, str]]:
         """(team, batch_id, input_file_id) of file batches whose file is not parsed yet."""
-        self._files_schema()
         with self.lock:
             return self._conn.execute(
                 "SELECT b.team, b.batch_id, f.input_file_id FROM batch_files AS f"
                 " JOIN batches AS b ON b.pk = f.batch_pk WHERE f.parse_state = 0 ORDER BY b.pk"
             ).fetchall()
 
-    def mark_file_parsed(self, batch_pk: int) -> None:
-        self._files_schema()
+    def fill_file_batch(
+        self, team: str, batch_id: str, items: Sequence[NewRequest], *, now: float
+    ) -> int:
+        """Admit a file batch's parsed requests and mark its file parsed, in one transaction,
+        so a crash leaves it either unparsed (parsed again at the next start) or filled. A batch
+        cancelled or expired meanwhile takes none (its file still counts as parsed)."""
         with self._transaction() as conn:
-            conn.execute("UPDATE batch_files SET parse_state = 1 WHERE batch_pk = ?", (batch_pk,))
-
-    def cancel_by_xai(self, team: str, batch_id: str, message: str, *, now: float) -> BatchRow:
-        """Cancel a file batch from the server side, with ``cancel_by_xai_message``."""
-        batch = self.cancel_batch(team, batch_id, now=now)
-        with self._transaction() as conn:
-            conn.execute(
-                "UPDATE batch_files SET parse_state = 2, cancel_by_xai_message = ?"
-                " WHERE batch_pk = ?",
-                (message, batch.pk),
-            )
-        return batch
-
-    def request_of(self, pk: int, rid: str) -> tuple[str, str, bytes, int, bytes | None] | None:
-        """(kind, model, request JSON, state, result JSON or None) of one request."""
-        with self.lock:
-            row = self._conn.execute(
-                "SELECT q.kind, q.model, q.canon, COALESCE(r.state, 1), r.result"
-                " FROM requests AS q LEFT JOIN results AS r"
-                " ON r.batch_pk = q.batch_pk AND r.rid = q.rid"
-                " WHERE q.batch_pk = ? AND q.rid = ?",
-                (pk, rid),
-            ).fetchone()
-        return None if row is None else (row[0], row[1], bytes(row[2]), row[3], row[4])
-
-    def list_requests_in(
-        self, pk: int, limit: int, after: str | None, states: Sequence[int]
-    ) -> list[tuple[str, str, str, int, float, float | None]]:
-        """:meth:`list_requests` restricted to requests in ``states`` (the gRPC status filter)."""
-        marks = ",".join("?" * len(states))
-        with self.lock:
-            return self._conn.execute(
-                "SELECT q.rid, q.kind, q.model, COALESCE(r.state, 1) AS st, q.create_ts,"
-                " r.finish_ts FROM requests AS q LEFT JOIN results AS r"
-                " ON r.batch_pk = q.batch_pk AND r.rid = q.rid"
-                f" WHERE q.batch_pk = ? AND q.rid > ? AND st IN ({marks})"
-                " ORDER BY q.rid LIMIT ?",
-                (pk, after or "", *states, limit),
-            ).fetchall()
-
-    def batch_costs(self, pk: int) -> list[tuple[str, int, int]]:
-        """(request kind, succeeded requests, summed ``cost_in_usd_ticks``) of one batch."""
-        with self.lock:
-            return self._conn.execute(_COSTS_SQL, (pk,)).fetchall()
-
-
-# -- files and file-based batches (issue 11) ------------------------------------------------------
-
-_FILES_SCHEMA = """
-CREATE TABLE IF NOT EXISTS files (
-    pk INTEGER PRIMARY KEY,
-    file_id TEXT NOT NULL UNIQUE,
-    team TEXT NOT NULL,
-    filename TEXT NOT NULL,
-    purpose TEXT NOT NULL,
-    bytes INTEGER NOT NULL,
-    created_at INTEGER NOT NULL,
-    expires_at INTEGER,
-    content BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS ix_files_team ON files(team, pk);
-CREATE TABLE IF NOT EXISTS batch_files (
-    batch_pk INTEGER PRIMARY KEY,
-    input_file_id TEXT NOT NULL,
-    parse_state INTEGER NOT NULL,
-    cancel_by_xai_message TEXT
-);
-"""
-_FILE_COLUMNS = "pk, file_id, filename, purpose, bytes, created_at, expires_at"
-_COST_OF = (
-    "json_extract(CAST(r.result AS TEXT), '$.batch_result.response.{}.usage.cost_in_usd_ticks')"
-)
-_COSTS_SQL = (
-    "SELECT q.kind, COUNT(*), COALESCE(SUM(COALESCE("
-    + ", ".join(
-        _COST_OF.format(key)
-        for key in ("chat_get_completion", "image_generation", "video_generation")
-    )
-    + ", 0)), 0) FROM results AS r JOIN requests AS q ON q.batch_pk = r.batch_pk AND q.rid = r.rid"
-    " WHERE r.batch_pk = ? AND r.state = 2 GROUP BY q.kind ORDER BY q.kind"
-)
-
-
-@dataclass(frozen=True)
-class NewFile:
-    """An upload to store: its ID, metadata and content."""
-
-    file_id: str
-    filename: str
-    purpose: str
-    created_at: int
-    expires_at: int | None
-    content: bytes
-
-
-@dataclass(frozen=True)
-class FileRow:
-    """A stored file's metadata (its content is read with :meth:`Store.file_content`)."""
-
-    pk: int
-    file_id: str
-    filename: str
-    purpose: str
-    bytes: int
-    created_at: int
-    expires_at: int | None
+            batch = self.require_batch(team, batch_id)
+            conn.execute("UPDATE batch_files SET parse_state = 1 WHERE batch_pk = ?", (batch.pk,))
+            if batch.closed_at(now) is not None:
+                return 0
+            return self._insert(conn, batch.pk, items, now)

@@ -19,45 +19,10 @@ import itertools
 import operator
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-__all__ = [
-    "CANCELLED",
-    "FAILED",
-    "PENDING",
-    "STATE_NAMES",
-    "SUCCEEDED",
-    "Claim",
-    "Done",
-    "Pending",
-    "claim",
-    "close_released",
-    "close_unfinished",
-    "store_results",
-]
+from batchframe.server.store_protocol import SUCCEEDED, Claim, Done, Pending
 
-PENDING, SUCCEEDED, FAILED, CANCELLED = 1, 2, 3, 4
-STATE_NAMES = {
-    0: "unknown",
-    PENDING: "pending",
-    SUCCEEDED: "succeeded",
-    FAILED: "failed",
-    CANCELLED: "cancelled",
-}
-
-#: (seq, batch_pk, batch_request_id, kind, canonical request JSON)
-Pending = tuple[int, int, str, str, bytes]
-#: (seq, batch_pk, batch_request_id, state, result item JSON)
-Done = tuple[int, int, str, int, bytes]
-
-
-@dataclass(frozen=True)
-class Claim:
-    """Requests handed to one worker under one lease, until it finishes or releases them."""
-
-    lease: int
-    items: list[Pending]
-
+__all__ = ["claim", "close_released", "close_unfinished", "store_results"]
 
 _INSERT_RESULT = (
     "INSERT INTO results (batch_pk, rid, state, finish_ts, result) VALUES (?, ?, ?, ?, ?)"
@@ -96,12 +61,9 @@ def claim(conn: sqlite3.Connection, limit: int, now: float, expires: float) -> C
         first, cursor = cursor + 1, rows[-1][0]
         conn.execute("UPDATE engine SET cursor = ? WHERE id = 1", (cursor,))
         closed = closed_batches(conn, rows)  # their requests already have results
-        if closed:
-            rows = [row for row in rows if row[1] not in closed]
-        if rows:
-            lease = conn.execute(_NEW_LEASE, (first, cursor, expires)).lastrowid
-            assert lease is not None
-            return Claim(lease, rows)
+        fresh = _lease(conn, rows, closed, first, cursor, expires)
+        if fresh is not None:
+            return fresh
 
 
 def _reclaim(conn: sqlite3.Connection, limit: int, now: float, expires: float) -> Claim | None:
@@ -124,14 +86,35 @@ def _reclaim(conn: sqlite3.Connection, limit: int, now: float, expires: float) -
         else:  # the rest of the range stays stale, to be claimed next
             conn.execute("UPDATE leases SET lo = ? WHERE id = ?", (last + 1, old))
         closed = closed_batches(conn, rows)
-        for pk, why in closed.items():
-            close_rows(conn, pk, now, why, lo, last)
-        if closed:
-            rows = [row for row in rows if row[1] not in closed]
-        if rows:
-            lease = conn.execute(_NEW_LEASE, (lo, last, expires)).lastrowid
-            assert lease is not None
-            return Claim(lease, rows)
+        _close_all(conn, closed, lo, last, now)
+        again = _lease(conn, rows, closed, lo, last, expires)
+        if again is not None:
+            return again
+
+
+def _lease(
+    conn: sqlite3.Connection,
+    rows: list[Pending],
+    closed: dict[int, str],
+    lo: int,
+    hi: int,
+    expires: float,
+) -> Claim | None:
+    """``rows`` but those of ``closed`` batches, as one new lease over [lo, hi] (None: none)."""
+    if closed:
+        rows = [row for row in rows if row[1] not in closed]
+    if not rows:
+        return None
+    lease = conn.execute(_NEW_LEASE, (lo, hi, expires)).lastrowid
+    assert lease is not None
+    return Claim(lease, rows)
+
+
+def _close_all(
+    conn: sqlite3.Connection, closed: dict[int, str], lo: int, hi: int, now: float
+) -> int:
+    """Close the requests in [lo, hi] of the ``closed`` batches (pk -> why); return how many."""
+    return sum(close_rows(conn, pk, now, why, lo, hi) for pk, why in closed.items())
 
 
 def closed_batches(conn: sqlite3.Connection, rows: Sequence[Pending]) -> dict[int, str]:
@@ -154,9 +137,7 @@ def close_released(conn: sqlite3.Connection, lo: int, hi: int, now: float) -> in
     """Close the unfinished requests in ``seq`` range [lo, hi] whose batch was cancelled or
     expired (given back, they are not in flight any more); return how many."""
     rows: list[Pending] = conn.execute(_UNFINISHED, (lo, hi, _LAST_SEQ)).fetchall()
-    return sum(
-        close_rows(conn, pk, now, why, lo, hi) for pk, why in closed_batches(conn, rows).items()
-    )
+    return _close_all(conn, closed_batches(conn, rows), lo, hi, now)
 
 
 def close_unfinished(conn: sqlite3.Connection, pk: int, now: float, why: str) -> int:

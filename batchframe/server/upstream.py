@@ -37,7 +37,8 @@ import orjson
 from batchframe._config import RetryPolicy, env_value
 from batchframe._retry import backoff_delay, parse_retry_after
 from batchframe.server.model_protocol import RETRY_LATER, Deliver
-from batchframe.server.store import FAILED, SUCCEEDED, Pending
+from batchframe.server.prices import ModelPrice, upstream_price
+from batchframe.server.store_protocol import FAILED, SUCCEEDED, Pending
 from batchframe.server.upstream_http import HttpPool, Lost, TooLarge, Unreachable
 from batchframe.server.upstream_wire import (
     UpstreamError,
@@ -82,6 +83,10 @@ class UpstreamSettings:
         object.__setattr__(self, "url", check_upstream_url(self.url))
         if self.concurrency < 1 or not self.timeout > 0:
             raise ValueError("upstream concurrency must be >= 1 and its timeout > 0")
+
+    def price_of(self, model: str) -> ModelPrice:
+        """What a request for ``model`` costs here (the model list serves the same)."""
+        return upstream_price(model, self.prices)
 
     @classmethod
     def from_config(cls, config: ServerConfig) -> UpstreamSettings:
@@ -214,7 +219,7 @@ class UpstreamModel:
             return FAILED, error_item(rid, "The request body could not be read as a JSON object")
         except UpstreamError as exc:
             return FAILED, error_item(rid, str(exc))
-        price = self.settings.prices.get(model) if isinstance(model, str) else None
+        price = self.settings.price_of(model if isinstance(model, str) else "")
         retry = self.settings.retry
         attempt = 0
         while True:
@@ -232,7 +237,7 @@ class UpstreamModel:
         kind: str,
         body: Any,
         payload: bytes,
-        price: tuple[float, float] | None,
+        price: ModelPrice,
         attempt: int,
     ) -> tuple[int, bytes] | _Retry:
         """One call: the request's outcome, or what to retry after."""
@@ -289,7 +294,7 @@ class UpstreamModel:
         )
 
     async def _schema_fallback(
-        self, kind: str, body: Any, rid: str, price: tuple[float, float] | None
+        self, kind: str, body: Any, rid: str, price: ModelPrice
     ) -> tuple[int, bytes] | None:
         """Try llama-cpp-python's schema form once; adopt it if the upstream answers it."""
         payload = upstream_body(kind, body, self.settings.model_map, schema_as_json_object=True)

@@ -12,7 +12,7 @@ What is sent (see docs/guides/own-model.md):
 
 What is stored: the upstream's ``chat.completion`` in xAI's result shape, its usage with xAI's
 meaning (``completion_tokens`` without reasoning tokens) and ``cost_in_usd_ticks`` from the
-configured price (0 without one).
+model's price (:func:`batchframe.server.prices.upstream_price`: 0 unless priced).
 
 >>> upstream_body("chat_get_completion", {"model": "grok-4.3", "stream": True, "max_completion_tokens": 5,
 ...     "messages": [{"role": "user", "content": "hi"}]}, {"grok-4.3": "gemma"})
@@ -29,6 +29,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
+
+from batchframe.server.prices import ModelPrice, text_cost_ticks
 
 __all__ = [
     "PASSED_FIELDS",
@@ -294,7 +296,7 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
-def _usage(usage: Any, price: tuple[float, float] | None) -> dict[str, Any] | None:
+def _usage(usage: Any, price: ModelPrice) -> dict[str, Any] | None:
     """xAI's usage from an OpenAI one: ``completion_tokens`` counts no reasoning tokens."""
     if not isinstance(usage, dict):
         return None
@@ -304,9 +306,7 @@ def _usage(usage: Any, price: tuple[float, float] | None) -> dict[str, Any] | No
     completion = max(0, _int(usage.get("completion_tokens")) - reasoning)
     cached_in = usage.get("prompt_tokens_details")
     cached = _int(cached_in.get("cached_tokens")) if isinstance(cached_in, dict) else 0
-    ticks = 0
-    if price is not None:  # USD per million tokens -> ticks (1e-10 USD) per token is price * 1e4
-        ticks = round(prompt * price[0] * 1e4 + (completion + reasoning) * price[1] * 1e4)
+    ticks = text_cost_ticks(price, prompt_tokens=prompt, output_tokens=completion + reasoning)
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
@@ -345,7 +345,7 @@ def _choice(index: int, choice: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def answer_item(rid: str, completion: dict[str, Any], price: tuple[float, float] | None) -> bytes:
+def answer_item(rid: str, completion: dict[str, Any], price: ModelPrice) -> bytes:
     """The stored result item for a request the upstream answered."""
     answer: dict[str, Any] = {
         "id": str(completion.get("id") or uuid.uuid4()),

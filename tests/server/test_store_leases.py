@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from batchframe.server.errors import PermissionDenied
-from batchframe.server.store import FAILED, SUCCEEDED, Claim, Pending, Store
-from batchframe.server.store_protocol import BatchStore
+from batchframe.server.store import Store
+from batchframe.server.store_protocol import FAILED, SUCCEEDED, BatchStore, Claim, Pending
 
 TEAM = "team"
 

@@ -68,14 +68,7 @@ _VARINTS = tuple(_varint_of(n) for n in range(_SMALL))
 def _varint(value: int) -> bytes:
     if 0 <= value < _SMALL:
         return _VARINTS[value]
-    if value < 0:
-        value += 1 << 64
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+    return _varint_of(value + (1 << 64) if value < 0 else value)  # negatives: two's complement
 
 
 def _tag(message: Any, name: str) -> bytes:

@@ -24,9 +24,9 @@ from batchframe.server.grpc_front.pages import ResultPages
 from batchframe.server.grpc_front.requests import from_stored, to_stored
 from batchframe.server.grpc_front.results import result_proto
 from batchframe.server.grpc_front.wire import timestamp
-from batchframe.server.prices import CREATED_TS, ModelPrice, price_of
-from batchframe.server.service import ENDPOINTS, BatchInfo
-from batchframe.server.store import CANCELLED, FAILED, PENDING, SUCCEEDED
+from batchframe.server.prices import CREATED_TS, ModelPrice
+from batchframe.server.service import ENDPOINTS
+from batchframe.server.store_protocol import CANCELLED, FAILED, PENDING, SUCCEEDED, BatchRow
 
 if TYPE_CHECKING:
     from batchframe.server.app import BatchServer
@@ -67,8 +67,8 @@ class Handlers:
 
     def CreateBatch(self, team: str, req: batch_pb2.CreateBatchRequest) -> batch_pb2.Batch:
         self.server.limit(team, "create")
-        info = self.service.create_batch(team, req.name, req.input_file_id or None, now=time.time())
-        return self.batch(info)
+        row = self.service.create_batch(team, req.name, req.input_file_id or None, now=time.time())
+        return self.batch(row)
 
     def GetBatch(self, team: str, req: batch_pb2.GetBatchRequest) -> batch_pb2.Batch:
         return self.batch(self.service.get_batch(team, req.batch_id))
@@ -145,13 +145,12 @@ class Handlers:
             out.result.CopyFrom(result_proto(result))
         return out
 
-    def batch(self, info: BatchInfo) -> batch_pb2.Batch:
-        row = info.row
+    def batch(self, row: BatchRow) -> batch_pb2.Batch:
         out = batch_pb2.Batch(
             batch_id=row.batch_id,
             name=row.name,
             create_time=timestamp(row.create_ts),
-            expire_time=timestamp(info.expire_ts),
+            expire_time=timestamp(row.expire_ts),
             create_api_key_id=row.key_id,
             state=batch_pb2.BatchState(
                 num_requests=row.num_requests,
@@ -160,18 +159,17 @@ class Handlers:
                 num_error=row.num_error,
                 num_cancelled=row.num_cancelled,
             ),
-            cost_breakdown=self._cost(info),
+            cost_breakdown=self._cost(row),
         )
         if row.cancel_ts is not None:
             out.cancel_time.CopyFrom(timestamp(row.cancel_ts))
-        if info.cancel_by_xai_message is not None:
-            out.cancel_by_xai_message = info.cancel_by_xai_message
-        if info.input_file_id is not None:
-            out.input_file_id = info.input_file_id
+        if row.cancel_by_xai_message is not None:
+            out.cancel_by_xai_message = row.cancel_by_xai_message
+        if row.input_file_id is not None:
+            out.input_file_id = row.input_file_id
         return out
 
-    def _cost(self, info: BatchInfo) -> batch_pb2.BatchCostBreakdown:
-        row = info.row
+    def _cost(self, row: BatchRow) -> batch_pb2.BatchCostBreakdown:
         # Results only ever get added, so the finished count identifies a state of the sums.
         key = (row.pk, row.num_success, row.num_success + row.num_error + row.num_cancelled)
         cached = self._costs.get(key)
@@ -241,7 +239,9 @@ class Handlers:
         )
 
     def _image_models(self) -> list[ModelPrice]:
-        found = {p.name: p for p in map(price_of, self.service.models) if p.kind == "image"}
+        found = {
+            p.name: p for p in map(self.service.price_of, self.service.models) if p.kind == "image"
+        }
         return list(found.values())
 
 

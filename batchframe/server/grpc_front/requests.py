@@ -26,7 +26,7 @@ from batchframe.server.errors import InvalidArgument
 from batchframe.server.grpc_front.chat import completion_to_json, image_url_json
 from batchframe.server.grpc_front.chat_back import json_to_completion, proto_image_url
 from batchframe.server.grpc_front.wire import EnumMap, generic_from_json, generic_to_json
-from batchframe.server.store import NewRequest
+from batchframe.server.store_protocol import NewRequest
 
 __all__ = ["from_stored", "to_stored"]
 
