@@ -140,21 +140,19 @@ class Client:
 
     # -- the seven endpoints ---------------------------------------------------------------
 
-    def create_batch(self, name: str) -> Batch:
+    def create_batch(
+        self, name: str, *, recover: Callable[[], Batch | None] | None = None
+    ) -> Batch:
         """Create an empty batch (``POST /batches``).
 
-        Creating is not idempotent, so if the reply is lost after the request may have reached
-        the server, the retry first looks for a batch of this name with no requests yet and
-        adopts it instead of creating a second one.
+        Creating is not idempotent. If the reply is lost after the request may have reached the
+        server, ``recover()`` (when given) runs before the retry and may return the batch that
+        call created. Without it the create is retried, which may leave an empty batch behind
+        but never adopts another caller's batch of the same name (that mixed two jobs).
+        ``bf.submit`` passes a recovery that knows which batches of the name existed before its
+        call (``batchframe.frame.identity``).
         """
         body = orjson.dumps({"name": name})
-
-        def recover() -> Batch | None:
-            for batch in self.list_batches(limit=20).batches:
-                if batch.name == name and batch.num_requests == 0 and not batch.is_cancelled:
-                    return batch
-            return None
-
         response = self._request("POST", "/batches", content=body, recover=recover)
         if isinstance(response, Batch):
             return response
