@@ -44,9 +44,6 @@ ChunkCallback = Callable[[int, int, int], None]
 class Encoded(Protocol):
     """What the uploader needs from ``batchframe.frame.encode.EncodedRequests``."""
 
-    @property
-    def ids(self) -> Sequence[str]: ...
-
     def __len__(self) -> int: ...
 
     def item_sizes(self) -> Any: ...
@@ -171,12 +168,14 @@ def upload_requests(
     concurrency: int | None = None,
     progress: bool = True,
     on_chunk: ChunkCallback | None = None,
+    bar: ProgressBar | None = None,
 ) -> UploadReport:
     """Add ``encoded`` (or only its items at ``indices``) to ``batch_id`` in chunks.
 
     Raises :class:`~batchframe.errors.UploadError` (after the other in-flight chunks finish) when
     a chunk fails for good; a Ctrl-C stops starting new chunks. Rerunning the same ``submit``
-    resumes either way.
+    resumes either way. ``bar`` is a progress bar shared with other uploads (one bar over every
+    shard of a job); without it one is shown when there is more than one chunk.
 
     >>> upload_requests(client, batch.batch_id, encoded, concurrency=4)  # doctest: +SKIP
     UploadReport(rows=1000, chunks=1, paced_seconds=0.0)
@@ -202,15 +201,15 @@ def upload_requests(
         client.add_requests(batch_id, body)
 
     total_rows = sum(c.rows for c in chunks)
-    show = progress and len(chunks) > 1
-    with progress_bar(total=total_rows, desc="upload", unit="req", enabled=show) as bar:
+    show = progress and len(chunks) > 1 and bar is None
+    with progress_bar(total=total_rows, desc="upload", unit="req", enabled=show) as own:
         return _send_all(
             chunks,
             send,
             batch_id=batch_id,
             limiter=limiter or CallLimiter(policy.calls_per_30s),
             workers=min(workers, len(chunks)),
-            bar=bar,
+            bar=bar if bar is not None else own,
             on_chunk=on_chunk,
         )
 
