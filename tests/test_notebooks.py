@@ -34,7 +34,8 @@ def run_notebook(name: str, kernel_dir: pathlib.Path, monkeypatch: pytest.Monkey
     """Execute ``notebooks/<name>`` with its cwd in notebooks/; return the executed notebook."""
     monkeypatch.setenv("JUPYTER_PATH", str(kernel_dir))
     monkeypatch.delenv("BATCHFRAME_DISABLE_PROGRESS", raising=False)  # bars are in the tour
-    monkeypatch.delenv("BATCHFRAME_HOME", raising=False)  # manifests go to the notebook's cwd
+    # Manifests go to BATCHFRAME_HOME (a temp dir here), never the user's data directory.
+    monkeypatch.setenv("BATCHFRAME_HOME", str(kernel_dir.parent / "batchframe-home"))
     monkeypatch.delenv("XAI_API_KEY", raising=False)  # proves the notebooks need no key
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     client = nbclient.NotebookClient(
@@ -94,9 +95,9 @@ def test_quickstart(kernel_dir: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -
     nb = run_notebook("01-quickstart.ipynb", kernel_dir, monkeypatch)
     assert_clean(nb)
     text = text_of(nb)
-    # 300 reviews x (6 input columns + 13 result columns), and the same table back from Parquet.
-    assert "(300, 19)" in text
-    assert "reviews.parquet (300, 19)" in text
+    # 300 reviews x (6 input columns + 14 result columns), and the same table back from Parquet.
+    assert "(300, 20)" in text
+    assert "reviews.parquet (300, 20)" in text
     # The Job's HTML summary: name, batch ID, a progress bar at 300/300, the counts.
     (batch_id,) = set(re.findall(r"batch_[0-9a-f-]{36}", text))
     summaries = [h for h in html_outputs(nb) if "batchframe Job" in h]

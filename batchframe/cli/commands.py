@@ -153,7 +153,7 @@ Example:
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @connection_options
 def wait(conn: Connection, batch_id: str, timeout: float | None, no_progress: bool) -> None:
-    from batchframe.frame.job import attach
+    from batchframe.frame.attach import attach
 
     with connect(conn, need_db=True) as client:
         batch = attach(batch_id, client=client).wait(timeout=timeout, progress=not no_progress)
@@ -203,7 +203,7 @@ def results(
     id_column: str | None,
     partial: bool,
 ) -> None:
-    from batchframe.frame.job import attach
+    from batchframe.frame.attach import attach
 
     frame_format(output)
     frame = read_frame(input_path) if input_path is not None else None

@@ -11,7 +11,6 @@ from pydantic import BaseModel
 
 import batchframe as bf
 from batchframe.client import Client
-from batchframe.frame.job import Job
 
 
 @pytest.mark.parametrize("index_name", ["state", "content", "batch_request_id"])
@@ -64,7 +63,7 @@ def test_an_int_field_beyond_int64_is_a_parse_error_not_an_exception(
     # the local server echoes the prompt as the content, so the prompt is the model's answer
     df = pd.DataFrame({"p": ['{"n": 7}', '{"n": 123456789012345678901234}']}, index=["ok", "big"])
     sent = bf.submit(df, prompt="p", model="grok-4.3", client=client, progress=False)
-    job = Job(sent.batch_id, client=client, df=df, response_model=Count)
+    job = bf.attach(sent.batch_id, df, client=client, response_model=Count)
     job.wait(progress=False, sleep=lambda s: None)
     out = job.results()
     assert out["n"].dtype == "Int64"

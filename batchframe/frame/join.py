@@ -1,0 +1,186 @@
+"""Exact joins: a batch's results onto the input rows they answer, or an error saying why not.
+
+:func:`join_rows` takes the results of one or more batches and the request IDs of a run of input
+rows (in row order) and returns the result columns for exactly those rows, in that order. It is
+exact or it fails: a result whose ID is none of the rows' IDs is a :class:`~batchframe.JoinError`;
+a finished batch that lists fewer results than its counters say is read again, then an
+:class:`~batchframe.IncompleteResultsError`. Rows without a result are ``skipped`` (left out at
+submit), ``pending`` (in the batch) or ``not_sent`` (an upload that stopped never added them).
+
+Hash joins run in Arrow (``index_in``); the reordering ``take`` goes column by column, so the
+decoded pages and the reordered copy are never both whole in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from batchframe.errors import IncompleteResultsError, JoinError
+from batchframe.frame.columns import name_values
+from batchframe.frame.decode import RESULT_SCHEMA
+from batchframe.models import Batch
+
+if TYPE_CHECKING:
+    from batchframe.client import Client
+
+__all__ = [
+    "NOT_SENT",
+    "PENDING",
+    "SKIPPED",
+    "Rows",
+    "first_of_each",
+    "join_rows",
+    "read_results",
+    "results_by_id",
+]
+
+logger = logging.getLogger("batchframe")
+
+PENDING, SKIPPED, NOT_SENT = "pending", "skipped", "not_sent"
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A run of input rows: their request IDs in row order, and which were skipped at submit."""
+
+    ids: pa.ChunkedArray
+    skipped: npt.NDArray[np.bool_] | None = None
+    #: Called with a sample of unknown result IDs to say which column they look like.
+    hint: Callable[[list[str]], str] | None = None
+
+
+def read_results(client: Client, batch: Batch) -> pa.Table:
+    """Every result of ``batch``, read again once if it lists fewer than its counters say.
+
+    ``batch`` must have been fetched before this call: any request it counts as finished is in
+    the pages read after it, so fewer unique results than ``num_finished`` means lost results.
+    """
+    from batchframe.frame.results import iter_result_pages
+
+    for attempt in (1, 2):
+        pages = [p for p in iter_result_pages(client, batch.batch_id) if p.num_rows]
+        table = (
+            pa.Table.from_batches(pages, RESULT_SCHEMA) if pages else RESULT_SCHEMA.empty_table()
+        )
+        table = first_of_each(table)
+        if table.num_rows >= batch.num_finished:
+            return table
+        logger.warning(
+            "batch %s counts %d finished requests but lists %d results (read %d)",
+            batch.batch_id,
+            batch.num_finished,
+            table.num_rows,
+            attempt,
+        )
+    raise IncompleteResultsError(
+        f"Batch {batch.batch_id} counts {batch.num_finished} finished requests but its results "
+        f"list only {table.num_rows}, read twice. Results are missing on the server's side; "
+        "nothing was joined. Try again later, or ask the provider about this batch."
+    )
+
+
+def first_of_each(table: pa.Table) -> pa.Table:
+    """``table`` keeping the first result of an ID the server listed twice (with a warning)."""
+    if table.num_rows == 0 or len(pc.unique(table["batch_request_id"])) == table.num_rows:
+        return table
+    import pandas as pd
+
+    ids = pd.Index(table["batch_request_id"].to_numpy(zero_copy_only=False))
+    dup = ids.duplicated(keep="first")
+    logger.warning(
+        "%d duplicate results (kept the first of each), e.g. %s", int(dup.sum()), list(ids[dup][:5])
+    )
+    return table.filter(pa.array(~dup))
+
+
+def _positions(rows: Rows, result_ids: pa.ChunkedArray) -> npt.NDArray[np.int64]:
+    """For each result, its row; a result answering no row is a JoinError."""
+    found = pc.index_in(result_ids, value_set=rows.ids)
+    if found.null_count:
+        unknown = result_ids.filter(pc.is_null(found)).to_pylist()
+        raise join_error(unknown, len(result_ids), rows.hint)
+    return np.asarray(found.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def join_error(
+    unknown: Sequence[str], total: int, hint: Callable[[list[str]], str] | None
+) -> JoinError:
+    """The JoinError for server request IDs that are no input row's ID."""
+    extra = hint(list(unknown[:1000])) if hint is not None else ""
+    return JoinError(
+        f"{len(unknown)} of the batch's {total} request IDs are not the IDs of any input row "
+        f"(e.g. {name_values(list(unknown))}), so its results cannot be matched to rows. "
+        + (extra or "Pass the frame that was submitted, with the same id_column.")
+    )
+
+
+def join_rows(
+    results: pa.Table,
+    rows: Rows,
+    in_batch: pa.ChunkedArray | None,
+) -> pa.Table:
+    """The result columns for ``rows``, in their order (see the module docstring).
+
+    ``in_batch``: the IDs the batch lists, when some rows may never have reached it; ``None``
+    means every row not skipped is in the batch.
+    """
+    n = len(rows.ids)
+    order = np.full(n, -1, dtype=np.int64)
+    order[_positions(rows, results["batch_request_id"])] = np.arange(results.num_rows)
+    missing = order < 0
+    index = pa.array(order, mask=missing)
+    columns: dict[str, pa.Array | pa.ChunkedArray] = {}
+    for name in RESULT_SCHEMA.names:
+        if name != "batch_request_id":
+            columns[name] = results[name].take(index)
+        results = results.drop_columns([name])  # the decoded column goes as its copy comes
+    columns["batch_request_id"] = rows.ids
+    if missing.any():
+        columns["state"] = pc.coalesce(columns["state"], _fallback(rows, missing, in_batch))
+    return pa.table([columns[f.name] for f in RESULT_SCHEMA], schema=RESULT_SCHEMA)
+
+
+def _fallback(rows: Rows, missing: np.ndarray, in_batch: pa.ChunkedArray | None) -> pa.Array:
+    state = np.full(len(missing), PENDING, dtype=object)
+    if in_batch is not None:
+        listed = pc.is_in(rows.ids, value_set=in_batch).to_numpy(zero_copy_only=False)
+        state[~np.asarray(listed, dtype=bool)] = NOT_SENT
+    if rows.skipped is not None:
+        state[rows.skipped] = SKIPPED
+    state[~missing] = None
+    return pa.array(state, pa.large_string())
+
+
+def results_by_id(results: pa.Table, listed: pa.Table | None) -> pa.Table:
+    """Result columns alone, one row per request (pending ones too), ordered by ID."""
+    if listed is not None and listed.num_rows:
+        have = results["batch_request_id"]
+        rest = listed.filter(pc.invert(pc.is_in(listed["batch_request_id"], value_set=have)))
+        results = pa.concat_tables([results, pending_rows(rest["batch_request_id"])])
+    return results.take(pc.sort_indices(results, [("batch_request_id", "ascending")]))
+
+
+def pending_rows(ids: pa.ChunkedArray | pa.Array, state: str | None = PENDING) -> pa.Table:
+    """Result rows for ``ids`` with ``state`` and every other column null.
+
+    >>> pending_rows(pa.array(["a"], pa.large_string())).column("state").to_pylist()
+    ['pending']
+    """
+    n = len(ids)
+    columns = [
+        ids.cast(f.type)
+        if f.name == "batch_request_id"
+        else pa.repeat(pa.scalar(state, f.type), n)
+        if f.name == "state"
+        else pa.nulls(n, f.type)
+        for f in RESULT_SCHEMA
+    ]
+    return pa.Table.from_arrays(columns, schema=RESULT_SCHEMA)
