@@ -92,12 +92,10 @@ def _is_batch_id(text: str) -> bool:
 
 
 def _find_manifest(store: ManifestStore, key: str, client: Client | None) -> Manifest | None:
+    """The manifest of a batch ID (unique on its own: the same local database may be served at
+    another address) or of a job name on the client's server."""
     if _is_batch_id(key):
-        manifest = store.find_batch(key)
-        elsewhere = client is not None and canonical_server_url(client.base_url)
-        if manifest is not None and elsewhere and manifest.server != elsewhere:
-            return None  # the same ID on another server is another batch
-        return manifest
+        return store.find_batch(key)
     base_url = client.base_url if client is not None else (read_env().base_url or DEFAULT_BASE_URL)
     return store.load(key, canonical_server_url(base_url))
 

@@ -165,7 +165,8 @@ def test_wait_returns_for_a_batch_with_nothing_to_wait_for(client: Client) -> No
     # issue 9 item 6: "0 of 0 pending" spun forever
     empty = client.create_batch("empty").batch_id
     clock = FakeClock()
-    batch = Job(empty, client=client).wait(progress=False, sleep=clock.sleep, clock=clock)
+    job = Job(empty, client=client)
+    batch = job.wait(timeout=60, progress=False, sleep=clock.sleep, clock=clock)
     assert batch.num_requests == 0 and clock.sleeps == []
 
 

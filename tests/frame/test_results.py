@@ -347,6 +347,18 @@ def test_a_frame_without_its_manifest_is_checked_against_the_server_ids(
     assert (out["content"] == out["prompt"]).all() and (out["state"] == "succeeded").all()
 
 
+def test_pending_requests_of_other_ids_are_a_join_error_too(
+    paused: BatchServer, client: Client, tmp_path: Any
+) -> None:
+    # item 1, before any result exists: the other rows said "pending" on a mis-joined batch
+    df = pd.DataFrame({"name": ["ada", "bob"], "prompt": ["a", "b"]})
+    job = bf.submit(df, prompt="prompt", model=MODEL, id_column="name", client=client,
+                    progress=False)  # fmt: skip
+    wrong = attach(job.batch_id, df, client=client, manifest_dir=tmp_path / "elsewhere")
+    with pytest.raises(JoinError, match="id_column='name'"):
+        wrong.results(partial=True)
+
+
 def test_a_reordered_or_edited_frame_is_refused_by_its_fingerprint(client: Client) -> None:
     # item 2: the same rows in another order (default RangeIndex) swapped answers silently
     df = pd.DataFrame({"prompt": [f"question {i}" for i in range(30)]})

@@ -395,3 +395,39 @@ def test_a_killed_process_resumes_on_rerun(tmp_path: pathlib.Path) -> None:
                     len(ids) == len(set(ids)) == 200 == client.get_batch(job.batch_id).num_requests
                 )
                 assert counter.rows_sent == 200 - added_before
+
+
+class RedirectAdds(httpx.BaseTransport):
+    """A proxy that answers add calls with a redirect and never forwards them."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+        self.redirected = 0
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path.endswith("/requests"):
+            self.redirected += 1
+            return httpx.Response(307, headers={"location": "https://elsewhere.example/"})
+        return self.inner.handle_request(request)
+
+
+def test_an_upload_the_server_did_not_keep_is_never_complete(batch_server: BatchServer) -> None:
+    # issue 9 item 6: a 3xx counted as success; the manifest said complete over 0 requests
+    df = frame(20)
+    proxy = RedirectAdds(batch_server.transport())
+    with Client(api_key=KEY, base_url=URL, transport=proxy, sleep=lambda s: None) as client:
+        with pytest.raises((UploadError, bf.APIError)) as info:
+            bf.submit(df, prompt="text", model="m", name="lost", client=client, progress=False)
+        assert proxy.redirected >= 1
+        (batch,) = client.list_batches().batches
+        assert batch.num_requests == 0
+        record = shard_of(find_manifest(batch.batch_id))
+        assert not record.upload_complete
+        assert "counts 0 of the 20" in str(info.value) or "307" in str(info.value)
+    with Client(api_key=KEY, base_url=URL, transport=batch_server.transport()) as client:
+        job = bf.submit(df, prompt="text", model="m", name="lost", client=client, progress=False)
+        assert job.batch_id == batch.batch_id
+        assert client.get_batch(batch.batch_id).num_requests == 20
