@@ -38,6 +38,7 @@ def collect_results(job: Job, batches: dict[str, Batch]) -> Any:
     for segment in iter_segments(job.input, list(job.shards), inputs=keep):
         tables.append(segment_results(job.client, segment, batches, check_ids=job.checks_ids))
         kept.extend(segment.inputs or [])
+        del segment  # its decoded pages are gone; only the reordered columns stay
     results = pa.concat_tables(tables) if tables else RESULT_SCHEMA.empty_table()
     model = job.response_model
     if source is None:

@@ -59,6 +59,8 @@ RESULT_SCHEMA = pa.schema(
 )
 REQUEST_SCHEMA = pa.schema([("batch_request_id", _TEXT), ("state", _TEXT)])
 _TICK_USD = 1e-10
+_BATCH = pa.scalar("batch", _TEXT)
+_SUCCEEDED = pa.scalar("succeeded", _TEXT)
 _CANCELLED = "batch cancelled"
 #: A count the Int64 columns can hold; anything else fails the item, not the page.
 Count = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
@@ -402,10 +404,9 @@ def _record_batch(columns: dict[str, list[Any] | None]) -> pa.RecordBatch:
             ticks = pa.array(columns["ticks"], pa.int64())
             arrays[name] = pc.multiply(ticks.cast(pa.float64()), _TICK_USD)
         elif name == "origin":
-            arrays[name] = pa.array(["batch"] * n, _TEXT)
-        elif columns[name] is None:
-            value = "succeeded" if name == "state" else None
-            arrays[name] = pa.array([value] * n, field.type)
+            arrays[name] = pa.repeat(_BATCH, n)
+        elif columns[name] is None:  # the plain page: every row succeeded, none has an error
+            arrays[name] = pa.repeat(_SUCCEEDED, n) if name == "state" else pa.nulls(n, _TEXT)
         else:
             arrays[name] = pa.array(columns[name], field.type)
     return pa.RecordBatch.from_pydict(arrays, schema=RESULT_SCHEMA)

@@ -212,15 +212,17 @@ class EncodedRequests:
         return out
 
     def payload(self, start: int = 0, stop: int | None = None) -> bytes:
-        """The add-requests body ``{"batch_requests":[...]}`` for items ``start:stop``."""
+        """The add-requests body ``{"batch_requests":[...]}`` for items ``start:stop``.
+
+        One copy of the items (a run of items is one slice of a part's buffer).
+        """
         stop = len(self) if stop is None else min(stop, len(self))
-        return b"".join((_OPEN, b",".join(self._slices(start, stop)), _CLOSE))
+        return _body(self._slices(start, stop))
 
     def payload_for(self, indices: Any) -> bytes:
         """The add-requests body for an arbitrary subset of items (used on resume)."""
         picked = np.asarray(indices, dtype=np.int64)
-        views = [self._slices(int(i), int(i) + 1)[0] for i in picked]
-        return b"".join((_OPEN, b",".join(views), _CLOSE))
+        return _body([self._slices(int(i), int(i) + 1)[0] for i in picked])
 
     def fingerprint(self, spec: RequestSpec | None = None) -> str:
         """The digest of these requests (see :class:`~batchframe.frame.spec.Fingerprinter`)."""
@@ -231,6 +233,17 @@ class EncodedRequests:
             skipped = "".join(f"{i}\n" for i in part.skipped_ids.to_pylist()).encode()
             hasher.update(part.data.data, part.item_sizes(), skipped)
         return hasher.hexdigest()
+
+
+def _body(views: list[memoryview]) -> bytes:
+    """``{"batch_requests":[`` + the views, comma-separated, + ``]}``, in one allocation."""
+    pieces: list[bytes | memoryview] = [_OPEN]
+    for k, view in enumerate(views):
+        if k:
+            pieces.append(b",")
+        pieces.append(view)
+    pieces.append(_CLOSE)
+    return b"".join(pieces)
 
 
 def encode_requests(data: Any, **arguments: Any) -> EncodedRequests:

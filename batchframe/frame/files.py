@@ -39,6 +39,9 @@ FORMATS = {
     ".ndjson": "json",
 }
 _COMPRESSED = (".gz", ".bz2")
+#: Batches read ahead of the one being used: enough to overlap reading, few enough that a
+#: file much bigger than memory costs a couple of batches (the default is 16).
+_READAHEAD = 2
 _GLOB = set("*?[")
 
 
@@ -136,7 +139,10 @@ class FileSource(Source):
         names = None if columns is None else [str(c) for c in columns]
         first = 0
         for fragment in self.dataset.get_fragments():
-            for batch in fragment.to_batches(columns=names, batch_size=batch_rows):
+            batches = fragment.to_batches(
+                columns=names, batch_size=batch_rows, batch_readahead=_READAHEAD
+            )
+            for batch in batches:
                 if batch.num_rows:
                     yield ArrowBatch(batch, first)
                     first += batch.num_rows

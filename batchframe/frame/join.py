@@ -57,33 +57,45 @@ class Rows:
     hint: Callable[[list[str]], str] | None = None
 
 
+def read_pages(client: Client, batch_ids: Sequence[str]) -> pa.Table:
+    """Every result of these batches, as listed (duplicates included)."""
+    from batchframe.frame.results import iter_result_pages
+
+    pages = [p for b in batch_ids for p in iter_result_pages(client, b) if p.num_rows]
+    return pa.Table.from_batches(pages, RESULT_SCHEMA) if pages else RESULT_SCHEMA.empty_table()
+
+
+def incomplete(batches: Sequence[Batch], found: int) -> IncompleteResultsError:
+    ids = ", ".join(b.batch_id for b in batches)
+    finished = sum(b.num_finished for b in batches)
+    return IncompleteResultsError(
+        f"Batch {ids} counts {finished} finished requests but its results list only {found}, "
+        "read twice. Results are missing on the server's side; nothing was joined. Try again "
+        "later, or ask the provider about this batch."
+    )
+
+
 def read_results(client: Client, batch: Batch) -> pa.Table:
-    """Every result of ``batch``, read again once if it lists fewer than its counters say.
+    """Every result of ``batch`` (the first of a repeated ID), read again once if it lists fewer
+    than its counters say, then an :class:`~batchframe.IncompleteResultsError`.
 
     ``batch`` must have been fetched before this call: any request it counts as finished is in
     the pages read after it, so fewer unique results than ``num_finished`` means lost results.
     """
-    from batchframe.frame.results import iter_result_pages
-
     for attempt in (1, 2):
-        pages = [p for p in iter_result_pages(client, batch.batch_id) if p.num_rows]
-        table = (
-            pa.Table.from_batches(pages, RESULT_SCHEMA) if pages else RESULT_SCHEMA.empty_table()
-        )
-        table = first_of_each(table)
+        table = first_of_each(read_pages(client, [batch.batch_id]))
         if table.num_rows >= batch.num_finished:
             return table
-        logger.warning(
-            "batch %s counts %d finished requests but lists %d results (read %d)",
-            batch.batch_id,
-            batch.num_finished,
-            table.num_rows,
-            attempt,
-        )
-    raise IncompleteResultsError(
-        f"Batch {batch.batch_id} counts {batch.num_finished} finished requests but its results "
-        f"list only {table.num_rows}, read twice. Results are missing on the server's side; "
-        "nothing was joined. Try again later, or ask the provider about this batch."
+        _short(batch.num_finished, table.num_rows, attempt)
+    raise incomplete([batch], table.num_rows)
+
+
+def _short(finished: int, found: int, attempt: int) -> None:
+    logger.warning(
+        "the batch counts %d finished requests but lists %d results (read %d)",
+        finished,
+        found,
+        attempt,
     )
 
 
@@ -123,19 +135,26 @@ def join_error(
 
 
 def join_rows(
-    results: pa.Table,
+    pages: list[pa.Table],
     rows: Rows,
     in_batch: pa.ChunkedArray | None,
-) -> pa.Table:
-    """The result columns for ``rows``, in their order (see the module docstring).
+) -> tuple[pa.Table, int]:
+    """The result columns for ``rows``, in their order, and how many rows got a result.
 
+    ``pages`` holds the decoded results table, which this takes out of the list so that each
+    decoded column is freed as soon as its reordered copy exists (pass no other reference).
     ``in_batch``: the IDs the batch lists, when some rows may never have reached it; ``None``
-    means every row not skipped is in the batch.
+    means every row not skipped is in the batch. An ID listed twice keeps its first result.
     """
+    results = pages.pop()
     n = len(rows.ids)
+    positions = _positions(rows, results["batch_request_id"])
     order = np.full(n, -1, dtype=np.int64)
-    order[_positions(rows, results["batch_request_id"])] = np.arange(results.num_rows)
+    order[positions[::-1]] = np.arange(results.num_rows - 1, -1, -1)  # the first one wins
     missing = order < 0
+    matched = n - int(missing.sum())
+    if matched < results.num_rows:
+        logger.warning("%d duplicate results (kept the first of each)", results.num_rows - matched)
     index = pa.array(order, mask=missing)
     columns: dict[str, pa.Array | pa.ChunkedArray] = {}
     for name in RESULT_SCHEMA.names:
@@ -145,7 +164,22 @@ def join_rows(
     columns["batch_request_id"] = rows.ids
     if missing.any():
         columns["state"] = pc.coalesce(columns["state"], _fallback(rows, missing, in_batch))
-    return pa.table([columns[f.name] for f in RESULT_SCHEMA], schema=RESULT_SCHEMA)
+    return pa.table([columns[f.name] for f in RESULT_SCHEMA], schema=RESULT_SCHEMA), matched
+
+
+def join_batches(
+    client: Client, batches: Sequence[Batch], rows: Rows, in_batch: pa.ChunkedArray | None
+) -> pa.Table:
+    """The results of ``batches`` joined onto ``rows``, read again once if fewer rows got a
+    result than the batches count finished, then an IncompleteResultsError."""
+    finished = sum(b.num_finished for b in batches)
+    ids = [b.batch_id for b in batches]
+    for attempt in (1, 2):
+        table, matched = join_rows([read_pages(client, ids)], rows, in_batch)
+        if matched >= finished:
+            return table
+        _short(finished, matched, attempt)
+    raise incomplete(batches, matched)
 
 
 def _fallback(rows: Rows, missing: np.ndarray, in_batch: pa.ChunkedArray | None) -> pa.Array:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import pathlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -27,7 +27,7 @@ from batchframe.frame.collect import input_table
 from batchframe.frame.decode import RESULT_SCHEMA
 from batchframe.frame.output import json_fields, json_text, with_results, with_results_pandas
 from batchframe.frame.reading import iter_segments, segment_results
-from batchframe.frame.sources import PandasSource, Source
+from batchframe.frame.sources import PandasSource, Source, SourceBatch
 from batchframe.models import Batch
 
 if TYPE_CHECKING:
@@ -47,36 +47,55 @@ def write_parquet(
     """Write the job's results to ``path`` and return it (see ``Job.to_parquet``).
 
     Parent folders are created. The file is written under a temporary name in the same folder
-    and renamed at the end, so a crash never leaves a half-written file under ``path``.
+    and renamed at the end, so a crash never leaves a half-written file under ``path``. The
+    input is read twice, both times in order: the ID columns to join each segment, then every
+    column a row group at a time beside the joined results.
     """
     target = pathlib.Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     source = job.input.source
     schema, render = _plan(source, job.response_model)
-    with_inputs = source is not None and source.rereadable
+    frame = source.frame if isinstance(source, PandasSource) else None
+    stream = None
+    if source is not None and source.rereadable and frame is None:
+        stream = RowStream(source.batches())
+    done = 0
     with replaced_atomically(target) as tmp, pq.ParquetWriter(tmp, schema) as writer:
-        for segment in iter_segments(job.input, list(job.shards), inputs=with_inputs):
+        for segment in iter_segments(job.input, list(job.shards), inputs=False):
             results = segment_results(job.client, segment, batches, check_ids=job.checks_ids)
-            inputs = segment.inputs if with_inputs else None
-            frame = _frame(inputs) if isinstance(source, PandasSource) else None
-            table = input_table(inputs) if inputs is not None and frame is None else None
+            del segment  # one segment in memory at a time
             for start in range(0, results.num_rows, ROW_GROUP_ROWS):
                 part = results.slice(start, ROW_GROUP_ROWS)
-                writer.write_table(
-                    render(
-                        None if table is None else table.slice(start, ROW_GROUP_ROWS),
-                        None if frame is None else frame.iloc[start : start + ROW_GROUP_ROWS],
-                        part,
-                    )
-                )
+                rows = part.num_rows
+                table = None if stream is None else stream.take(rows)
+                piece = None if frame is None else frame.iloc[done : done + rows]
+                writer.write_table(render(table, piece, part))
+                done += rows
+                del part, table, piece
+            del results
     return target
 
 
-def _frame(inputs: list[Any] | None) -> pd.DataFrame | None:
-    if not inputs:
-        return None
-    frames: list[pd.DataFrame] = [b.frame for b in inputs]
-    return frames[0] if len(frames) == 1 else pd.concat(frames)
+class RowStream:
+    """Rows of a source read in order, handed out ``n`` at a time as Arrow tables."""
+
+    def __init__(self, batches: Iterator[SourceBatch]) -> None:
+        self._batches = batches
+        self._carry: SourceBatch | None = None
+
+    def take(self, n: int) -> pa.Table:
+        pieces: list[SourceBatch] = []
+        while n > 0:
+            batch = self._carry if self._carry is not None else next(self._batches, None)
+            self._carry = None
+            if batch is None:
+                break
+            if batch.num_rows > n:
+                self._carry = batch.slice(n, batch.num_rows - n)
+                batch = batch.slice(0, n)
+            pieces.append(batch)
+            n -= batch.num_rows
+        return input_table(pieces)
 
 
 def _plan(source: Source | None, model: Any) -> tuple[pa.Schema, Renderer]:

@@ -21,7 +21,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from batchframe.frame.columns import check_unique, is_text_type
-from batchframe.frame.join import NOT_SENT, Rows, join_error, join_rows, pending_rows, read_results
+from batchframe.frame.join import (
+    NOT_SENT,
+    Rows,
+    join_batches,
+    join_error,
+    pending_rows,
+    read_results,
+)
 from batchframe.frame.join import results_by_id as results_by_id
 from batchframe.frame.sources import PandasSource, Source, SourceBatch
 from batchframe.frame.spec import RequestSpec
@@ -162,18 +169,16 @@ def segment_results(
             state = np.where(rows.skipped, "skipped", NOT_SENT)
             table = table.set_column(1, "state", pa.array(state, pa.large_string()))
         return table
+    seen = [batches[s.batch_id] for s in segment.shards]
+    counted = sum(b.num_requests for b in seen)
+    expected = sum(int(s.requests or 0) for s in segment.shards) if _known(segment.shards) else None
+    skipped = 0 if rows is None or rows.skipped is None else int(rows.skipped.sum())
+    sent = None if rows is None else len(rows.ids) - skipped
     listings: list[pa.Table] = []
-    for shard in segment.shards:
-        batch = batches[shard.batch_id]
-        if (
-            rows is None
-            or check_ids
-            or shard.requests is None
-            or batch.num_requests != shard.requests
-        ):
-            listings.append(fetch_request_states(client, shard.batch_id))
-    results = pa.concat_tables([read_results(client, batches[s.batch_id]) for s in segment.shards])
+    if rows is None or check_ids or counted != (expected if expected is not None else sent):
+        listings = [fetch_request_states(client, s.batch_id) for s in segment.shards]
     if rows is None:
+        results = pa.concat_tables([read_results(client, b) for b in seen])
         listed = pa.concat_tables(listings) if listings else None
         return results_by_id(results, listed)
     if check_ids:
@@ -185,7 +190,11 @@ def segment_results(
         )
         if check_ids:
             _check_listed(in_batch, rows)
-    return join_rows(results, rows, in_batch)
+    return join_batches(client, seen, rows, in_batch)
+
+
+def _known(shards: list[Shard]) -> bool:
+    return all(s.requests is not None for s in shards)
 
 
 def _check_listed(listed: pa.ChunkedArray, rows: Rows) -> None:

@@ -177,7 +177,9 @@ def submit_spec(
     try:
         job_name = name if name is not None else default_job_name(first.fingerprint)
         run = _Run(active, ManifestStore(manifest_dir), job_name, spec, source, send)
-        records, kept = run.submit(first, shards)
+        pending = [first]
+        del first  # the run owns the shard now: it is freed once sent (memory is one shard)
+        records, kept = run.submit(pending, shards)
     except BaseException:
         if owns_client:
             active.close()
@@ -214,22 +216,24 @@ class _Run:
         self.server = canonical_server_url(client.base_url)
 
     def submit(
-        self, first: EncodedShard, rest: Iterator[EncodedShard]
+        self, first: list[EncodedShard], rest: Iterator[EncodedShard]
     ) -> tuple[list[ShardRecord], dict[int, pa.ChunkedArray] | None]:
+        """Send ``first.pop()`` and then every shard of ``rest``, one in memory at a time."""
         keep_ids = not self.source.rereadable and self.spec.id_column is not None
         kept: dict[int, pa.ChunkedArray] | None = {} if keep_ids else None
         with self.store.lock(self.name, self.server):
             manifest = self._manifest()
             server = ServerBatches(self.client)
             with _UploadBar(self.source.num_rows, self.send.progress) as bar:
-                shard: EncodedShard | None = first
+                shard: EncodedShard | None = first.pop()
                 last = 0
                 while shard is not None:
                     self._shard(manifest, shard, server, bar)
                     if kept is not None:
                         kept[shard.index] = shard.ids
                     last = shard.index
-                    shard = next(rest, None)  # the next shard is encoded only now
+                    shard = None  # sent: drop it before the next one is encoded
+                    shard = next(rest, None)
             extra = [r for r in manifest.shards if r.index > last]
             if extra:
                 raise ManifestConflictError(

@@ -193,11 +193,12 @@ def upload_requests(
     if not chunks:
         return UploadReport(rows=0, chunks=0, paced_seconds=0.0)
 
-    def send(chunk: _Chunk) -> None:
+    def build(chunk: _Chunk) -> bytes:
         if picked is None:
-            body = encoded.payload(chunk.start, chunk.stop)
-        else:
-            body = encoded.payload_for(picked[chunk.start : chunk.stop])
+            return encoded.payload(chunk.start, chunk.stop)
+        return encoded.payload_for(picked[chunk.start : chunk.stop])
+
+    def post(body: bytes) -> None:
         client.add_requests(batch_id, body)
 
     total_rows = sum(c.rows for c in chunks)
@@ -205,7 +206,8 @@ def upload_requests(
     with progress_bar(total=total_rows, desc="upload", unit="req", enabled=show) as own:
         return _send_all(
             chunks,
-            send,
+            build,
+            post,
             batch_id=batch_id,
             limiter=limiter or CallLimiter(policy.calls_per_30s),
             workers=min(workers, len(chunks)),
@@ -216,7 +218,8 @@ def upload_requests(
 
 def _send_all(
     chunks: Sequence[_Chunk],
-    send: Callable[[_Chunk], None],
+    build: Callable[[_Chunk], bytes],
+    post: Callable[[bytes], None],
     *,
     batch_id: str,
     limiter: CallLimiter,
@@ -235,7 +238,9 @@ def _send_all(
             if state.failures:
                 break  # a chunk failed for good: start nothing new, let the others finish
             paced += limiter.acquire()
-            in_flight[pool.submit(send, chunk)] = chunk
+            # Bodies are built here, one at a time, and only for a free worker: at most
+            # ``workers`` bodies exist (built in threads, each thread's heap kept its own).
+            in_flight[pool.submit(post, build(chunk))] = chunk
         while in_flight:
             state.collect(in_flight, wait(in_flight, return_when=FIRST_COMPLETED).done)
     except BaseException as exc:  # Ctrl-C (or a failing callback): start nothing new, leave

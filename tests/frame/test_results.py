@@ -315,9 +315,11 @@ def test_duplicate_results_keep_the_first(caplog: pytest.LogCaptureFixture) -> N
 def test_a_result_for_no_row_is_a_join_error_never_dropped() -> None:
     rows = Rows(pa.chunked_array([pa.array(["a", "b"], pa.large_string())]))
     with pytest.raises(JoinError, match="zzz"):
-        join_rows(result_table(["b", "zzz", "a"]), rows, None)
-    joined = join_rows(result_table(["b", "a"]), rows, None)
-    assert joined["content"].to_pylist() == ["answer 1", "answer 0"]
+        join_rows([result_table(["b", "zzz", "a"])], rows, None)
+    joined, matched = join_rows([result_table(["b", "a"])], rows, None)
+    assert joined["content"].to_pylist() == ["answer 1", "answer 0"] and matched == 2
+    twice, matched = join_rows([result_table(["b", "a", "b"])], rows, None)
+    assert twice["content"].to_pylist() == ["answer 1", "answer 0"] and matched == 2
 
 
 # -- issue 9 items 1, 2 and 6: joins are exact or they fail ----------------------------------
