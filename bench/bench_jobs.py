@@ -30,7 +30,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import baseline
-from _measure import API_KEY, MB, MODEL, PYTHON, make_frame, measure, median, server
+from _measure import API_KEY, MODEL, PYTHON, make_frame, measure, median, server
 
 HERE = pathlib.Path(__file__).resolve().parent
 

@@ -262,4 +262,6 @@ def test_over_loopback_with_drops_and_errors(loopback_server: ServerHandle) -> N
             client.add_requests(batch.batch_id, [item(f"{chunk}-{i}", "t") for i in range(50)])
         loopback_server.server.faults.update({"drop_rate": 0, "http_error_rate": 0})
         assert client.get_batch(batch.batch_id).num_requests == 250
-        assert [b.name for b in client.iter_batches()].count("loopback") == 1
+        # A dropped create reply is retried, never adopted blind: it may leave an empty batch.
+        named = [b for b in client.iter_batches() if b.name == "loopback"]
+        assert [b.num_requests for b in named if b.num_requests] == [250]
