@@ -136,8 +136,11 @@ def test_large_job(kernel_dir: pathlib.Path, monkeypatch: pytest.MonkeyPatch) ->
     attached = re.search(r"^attached: (batch_\S+)$", text, re.M)
     assert submitted and reattached and attached
     assert submitted[1] == reattached[1] == attached[1]
-    # Some rows failed on the first pass, the retry batch took exactly those rows, and the
-    # final frame still has every ticket.
+    # Four Parquet files, four shards named tickets-20k, tickets-20k#2, ...
+    assert "4 shards: ['tickets-20k', 'tickets-20k#2', 'tickets-20k#3', 'tickets-20k#4']" in text
+    # The streamed file has every row, beside its own answer, some failed on the first pass;
+    # the retry took exactly those rows, and the final frame still has every ticket.
+    assert "20000 rows," in text
     first = re.search(r"\{'succeeded': (\d+), 'failed': (\d+)\}", text)
     assert first and int(first[1]) + int(first[2]) == 20_000 and int(first[2]) > 0
     assert re.search(rf"tickets-20k-retry-1 {first[2]} rows:", text)
