@@ -172,7 +172,7 @@ def claim_batch(
                 "adopting batch %s: created by an earlier run of this job", fresh[0].batch_id
             )
             return _record_created(store, manifest, record, fresh[0])
-    elif empty and record.index == 1 and manifest.name.startswith(_DEFAULT_PREFIX):
+    elif empty and record.index == 1 and manifest.name == default_job_name(record.fingerprint):
         logger.info("adopting empty batch %s: its name binds the same requests", empty[0].batch_id)
         return _record_created(store, manifest, record, empty[0])
     return _create(client, store, manifest, record, server)

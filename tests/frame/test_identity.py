@@ -291,3 +291,27 @@ def test_manifests_are_shared_by_every_working_directory(
         job = bf.submit(frame(3), prompt="text", model="m", client=client, progress=False)
     assert ManifestStore().find_batch(job.batch_id) is not None
     assert ManifestStore().directory == home / "manifests"
+
+
+def test_an_empty_batch_of_a_default_name_is_adopted_and_of_a_chosen_name_left_alone(
+    batch_server: BatchServer, tmp_path: pathlib.Path
+) -> None:
+    from batchframe.frame.identity import default_job_name
+    from batchframe.frame.shards import iter_shards
+    from batchframe.frame.sources import as_source
+    from batchframe.frame.spec import RequestSpec
+
+    df = frame(8)
+    first = next(iter_shards(RequestSpec.build(prompt="text", model="m"), as_source(df), 10**6))
+    with Client(api_key=KEY, base_url=URL, transport=batch_server.transport()) as client:
+        # Another machine created the default-named batch and stopped before adding: the name
+        # is bound to these very requests, so adopting it cannot mix two inputs.
+        stalled = client.create_batch(default_job_name(first.fingerprint))
+        job = bf.submit(df, prompt="text", model="m", client=client, progress=False,
+                        manifest_dir=tmp_path / "a")  # fmt: skip
+        assert job.batch_id == stalled.batch_id
+        mine = client.create_batch("chosen")
+        chosen = bf.submit(df, prompt="text", model="m", name="chosen", client=client,
+                           progress=False, manifest_dir=tmp_path / "c")  # fmt: skip
+        assert chosen.batch_id != mine.batch_id
+        assert client.get_batch(mine.batch_id).num_requests == 0
