@@ -348,9 +348,9 @@ class Fingerprinter:
     """
 
     def __init__(self) -> None:
-        self._items = hashlib.blake2b(digest_size=20)
-        self._sizes = hashlib.blake2b(digest_size=20)
-        self._skipped = hashlib.blake2b(digest_size=20)
+        self._items = hashlib.sha256()
+        self._sizes = hashlib.sha256()
+        self._skipped = hashlib.sha256()
 
     def update(self, items: bytes | memoryview, sizes: Any, skipped: bytes) -> None:
         """Add a part: its items' bytes back to back, their sizes, the skipped IDs (``\\n``-ended)."""
@@ -361,7 +361,7 @@ class Fingerprinter:
         self._skipped.update(skipped)
 
     def hexdigest(self) -> str:
-        digest = hashlib.blake2b(_FINGERPRINT_VERSION, digest_size=20)
+        digest = hashlib.sha256(_FINGERPRINT_VERSION)
         for part in (self._items, self._sizes, self._skipped):
             digest.update(part.digest())
-        return digest.hexdigest()
+        return digest.hexdigest()[:40]
