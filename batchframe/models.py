@@ -162,7 +162,7 @@ def error_text(value: Any) -> str:
     >>> error_text({"code": 3, "message": "bad"}), error_text("boom")
     ('3: bad', 'boom')
     """
-    from batchframe.frame.decode import error_text as text  # the one result parser
+    from batchframe.frame.items import error_text as text  # the one result parser
 
     return text(value)
 
@@ -191,7 +191,7 @@ class BatchResult(_Wire):
         result = data.get("batch_result") or {}
         if not isinstance(result, dict):
             data["batch_result"] = {"error": result}
-        from batchframe.frame.decode import read_result  # the one result parser
+        from batchframe.frame.items import read_result  # the one result parser
 
         data["error"] = read_result(data).error
         return data
@@ -215,7 +215,7 @@ class BatchResult(_Wire):
     @property
     def content(self) -> str | None:
         """The answer: the first choice's message text, or a media result's URL."""
-        from batchframe.frame.decode import read_result  # the one result parser
+        from batchframe.frame.items import read_result  # the one result parser
 
         return read_result(self.model_dump(include={"batch_request_id", "batch_result"})).content
 

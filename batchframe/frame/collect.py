@@ -13,7 +13,7 @@ import pyarrow as pa
 from batchframe.frame.decode import RESULT_SCHEMA
 from batchframe.frame.output import with_results, with_results_pandas
 from batchframe.frame.reading import iter_segments, segment_results
-from batchframe.frame.sources import PandasSource, ReaderSource, SourceBatch, TableSource
+from batchframe.frame.sources import PandasSource, SourceBatch, TableSource
 from batchframe.models import Batch
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def collect_results(job: Job, batches: dict[str, Batch]) -> Any:
     if isinstance(source, TableSource):
         table = with_results(source.table, results, model)
         return _polars(table) if source.kind == "polars" else table
-    if isinstance(source, ReaderSource):
+    if not source.rereadable:  # a RecordBatchReader: its rows went by once
         return with_results(None, results, model)
     inputs = input_table(kept)
     if source.kind == "polars":
