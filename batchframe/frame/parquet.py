@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from batchframe.frame.atomic import replaced_atomically
 from batchframe.frame.collect import input_table
 from batchframe.frame.decode import RESULT_SCHEMA
+from batchframe.frame.heap import release_freed_memory
 from batchframe.frame.output import json_fields, json_text, with_results, with_results_pandas
 from batchframe.frame.reading import iter_segments, segment_results
 from batchframe.frame.sources import PandasSource, Source, SourceBatch
@@ -73,6 +74,7 @@ def write_parquet(
                 done += rows
                 del part, table, piece
             del results
+            release_freed_memory()
     return target
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from batchframe._config import DEFAULT_MAX_BATCH_REQUESTS
 from batchframe.frame.join import read_results
 from batchframe.frame.sources import ArrowBatch, PandasSource, TableSource
 from batchframe.models import Batch
@@ -111,7 +112,7 @@ def retry_failed(job: Job, batches: dict[str, Batch], overrides: dict[str, Any])
         options.get("calls_per_30s"),
         options.get("concurrency"),
         options.get("progress", True),
-        options.get("max_batch_requests") or SendOptions().max_batch_requests,
+        options.get("max_batch_requests", DEFAULT_MAX_BATCH_REQUESTS),
     )
     return submit_spec(
         _failed_rows(job, failed),

@@ -88,6 +88,7 @@ def iter_shards(
     parts: list[EncodedPart] = []
     trailing: list[EncodedPart] = []  # rows skipped after a full shard's last request
     count, first_row, index, next_row, full = 0, 0, 1, 0, False
+    head: EncodedPart | None = None
     for part in encode_source(spec, source, batch_rows=batch_rows):
         next_row = _end_row(part, next_row)
         while True:
@@ -96,11 +97,11 @@ def iter_shards(
                     trailing.append(part)
                     break
                 stop = int(parts[-1].rows[-1]) + 1  # a request follows: the full shard ends
-                yield seen.checked(
-                    EncodedShard(index, first_row, stop, EncodedRequests(parts), spec)
-                )
+                done = [EncodedShard(index, first_row, stop, EncodedRequests(parts), spec)]
+                # Hold nothing of the shard while it is away, so it is freed once sent.
                 parts, trailing, count, first_row, index = trailing, [], 0, stop, index + 1
-                full = False
+                full, head = False, None
+                yield seen.checked(done.pop())
                 continue
             room = max_requests - count
             if len(part) < room:
@@ -111,7 +112,9 @@ def iter_shards(
             parts.append(head)
             count, full = max_requests, True
     parts += trailing  # rows skipped at the very end belong to the last shard
-    yield seen.checked(EncodedShard(index, first_row, next_row, EncodedRequests(parts), spec))
+    done = [EncodedShard(index, first_row, next_row, EncodedRequests(parts), spec)]
+    parts = trailing = []
+    yield seen.checked(done.pop())
 
 
 def _end_row(part: EncodedPart, previous: int) -> int:

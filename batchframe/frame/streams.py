@@ -69,7 +69,14 @@ class LazySource(Source):
     def batches(
         self, columns: Sequence[Hashable] | None = None, batch_rows: int = BATCH_ROWS
     ) -> Iterator[ArrowBatch]:
-        frame = self.frame if columns is None else self.frame.select([str(c) for c in columns])
+        if columns is None:
+            frame = self.frame
+        elif columns:
+            frame = self.frame.select([str(c) for c in columns])
+        else:  # no column at all would give no rows: keep the cheapest one for the count
+            import polars as pl
+
+            frame = self.frame.select(pl.first())
         first = 0
         stream = getattr(frame, "collect_batches", None)  # polars >= 1.3x streams batches
         chunks = (

@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from batchframe._config import DEFAULT_MAX_BATCH_REQUESTS, ChunkPolicy
+from batchframe._config import DEFAULT_MAX_BATCH_REQUESTS, MAX_REQUEST_BYTES, ChunkPolicy
 from batchframe.client import Client
 from batchframe.errors import ManifestConflictError
+from batchframe.frame.heap import release_freed_memory
 from batchframe.frame.identity import (
     ServerBatches,
     canonical_server_url,
@@ -72,6 +73,11 @@ class SendOptions:
                 isinstance(value, bool) or not isinstance(value, int) or value < 1
             ):
                 raise ValueError(f"{label} must be a positive integer, got {value!r}")
+        if self.chunk_bytes is not None and self.chunk_bytes > MAX_REQUEST_BYTES:
+            raise ValueError(
+                f"chunk_bytes={self.chunk_bytes:,} is over the API's {MAX_REQUEST_BYTES:,}-byte "
+                "body limit: every add call would be refused (413)"
+            )
         calls = self.calls_per_30s
         if calls is not None and (
             isinstance(calls, bool) or not isinstance(calls, int | float) or not calls > 0
@@ -137,7 +143,7 @@ def submit(
         calls_per_30s,
         concurrency,
         progress,
-        max_batch_requests or DEFAULT_MAX_BATCH_REQUESTS,
+        DEFAULT_MAX_BATCH_REQUESTS if max_batch_requests is None else max_batch_requests,
     )
     return submit_spec(data, spec, send, name=name, client=client, manifest_dir=manifest_dir)
 
@@ -156,6 +162,11 @@ def submit_spec(
 
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise ValueError(f"name must be a non-empty string, got {name!r}")
+    if name is not None and "#" in name:
+        raise ValueError(
+            f"name {name!r} contains '#': a job's shards are the batches name, name#2, "
+            "name#3, ..., so '#' would make two jobs' batches look alike; pick another name"
+        )
     source = as_source(data)
     spec.check_columns(source.column_names)
     if source.num_rows == 0:
@@ -229,6 +240,7 @@ class _Run:
                         kept[shard.index] = shard.ids
                     last = shard.index
                     shard = None  # sent: drop it before the next one is encoded
+                    release_freed_memory()
                     shard = next(rest, None)
             extra = [r for r in manifest.shards if r.index > last]
             if extra:

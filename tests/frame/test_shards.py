@@ -124,7 +124,7 @@ def test_a_stopped_multi_shard_submit_resumes_at_the_next_shard(
                       max_batch_requests=10, progress=False)  # fmt: skip
 
 
-def test_every_kind_comes_back_as_itself(client: Client) -> None:
+def test_every_kind_comes_back_as_itself(client: Client, tmp_path: pathlib.Path) -> None:
     table = pa.table({"text": [f"t{i}" for i in range(12)]})
     for data, kind in ((table, pa.Table), (pl.from_arrow(table), pl.DataFrame)):
         job = bf.submit(data, prompt="text", model=MODEL, client=client, progress=False,
@@ -138,6 +138,8 @@ def test_every_kind_comes_back_as_itself(client: Client) -> None:
                      progress=False, name="lazy")  # fmt: skip
     lazy.wait(progress=False, sleep=lambda s: None)
     assert isinstance(lazy.results(), pl.DataFrame)
+    written = pq.read_table(lazy.to_parquet(tmp_path / "lazy.parquet"))
+    assert written["content"].to_pylist() == [f"t{i}" for i in range(12)]
 
 
 def test_a_reader_is_read_once_and_repeats_across_shards_are_refused(client: Client) -> None:
@@ -160,10 +162,10 @@ def test_a_reader_is_read_once_and_repeats_across_shards_are_refused(client: Cli
 
 def test_the_default_chunks_leave_no_pacing_cliff() -> None:
     # issue 9 item 9: chunks capped at 10,000 rows made 300 add calls for 3M rows
-    sizes = np.full(1_000_000, 230)
-    calls = len(plan_chunks(sizes))
-    assert calls <= 20  # so 3M rows stay well inside 100 calls per 30 s
-    body = max(b - a for a, b in plan_chunks(sizes)) * 231 + 21
+    sizes = np.full(3_000_000, 230)  # 3M requests of 100-character prompts
+    chunks = plan_chunks(sizes)
+    assert len(chunks) <= 80  # inside the default budget of 100 add calls per 30 s
+    body = max(b - a for a, b in chunks) * 231 + 21
     assert body < 25 * 1024 * 1024
 
 

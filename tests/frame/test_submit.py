@@ -231,9 +231,13 @@ def test_bad_input_sends_nothing(make_client: Callable[..., tuple[Client, AddCou
     dup = pd.DataFrame({"text": ["a", "b", "c"], "key": ["1", "1", "2"]})
     with pytest.raises(ValueError, match="1"):
         bf.submit(dup, prompt="text", model="m", id_column="key", client=client)
+    with pytest.raises(ValueError, match="'#'"):
+        bf.submit(df.dropna(), prompt="text", model="m", name="job#2", client=client)
     for knobs in (
         {"chunk_rows": 0},
         {"chunk_bytes": 1.5},
+        {"chunk_bytes": 26 * 1024 * 1024},
+        {"max_batch_requests": 0},
         {"calls_per_30s": -1},
         {"concurrency": True},
     ):
