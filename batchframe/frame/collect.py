@@ -36,7 +36,9 @@ def collect_results(job: Job, batches: dict[str, Batch]) -> Any:
     tables: list[pa.Table] = []
     kept: list[SourceBatch] = []
     for segment in iter_segments(job.input, list(job.shards), inputs=keep):
-        tables.append(segment_results(job.client, segment, batches, check_ids=job.checks_ids))
+        joined = segment_results(job.client, segment, batches, check_ids=job.checks_ids)
+        tables.append(joined.whole())
+        del joined
         kept.extend(segment.inputs or [])
         del segment  # its decoded pages are gone; only the reordered columns stay
     results = pa.concat_tables(tables) if tables else RESULT_SCHEMA.empty_table()

@@ -134,63 +134,123 @@ def join_error(
     )
 
 
+class Joined:
+    """Results matched to a run of rows: hand out the result columns of any range of rows.
+
+    :meth:`part` takes just those rows (the decoded results stay, so a writer holds them and one
+    row group's copy, never two whole tables); :meth:`whole` takes every row and frees each
+    decoded column as its reordered copy is made.
+    """
+
+    def __init__(
+        self,
+        results: pa.Table,
+        order: npt.NDArray[np.int64],
+        rows: Rows,
+        in_batch: pa.ChunkedArray | None,
+    ) -> None:
+        self.results, self.order, self.rows, self.in_batch = results, order, rows, in_batch
+        self.num_rows = len(order)
+
+    def _columns(self, start: int, stop: int, consume: bool) -> pa.Table:
+        order = self.order[start:stop]
+        missing = order < 0
+        index = pa.array(order, mask=missing)
+        ids = self.rows.ids.slice(start, stop - start)
+        columns: dict[str, pa.Array | pa.ChunkedArray] = {"batch_request_id": ids}
+        for name in RESULT_SCHEMA.names:
+            if name != "batch_request_id":
+                columns[name] = self.results[name].take(index)
+            if consume:  # the decoded column goes as its copy comes
+                self.results = self.results.drop_columns([name])
+        if missing.any():
+            columns["state"] = pc.coalesce(columns["state"], self._fallback(start, stop))
+        return pa.table([columns[f.name] for f in RESULT_SCHEMA], schema=RESULT_SCHEMA)
+
+    def part(self, start: int, stop: int) -> pa.Table:
+        """The result columns of rows ``start:stop``, in row order."""
+        self._contiguous()
+        return self._columns(start, min(stop, self.num_rows), consume=False)
+
+    def _contiguous(self) -> None:
+        """One chunk per column, made once, a column at a time: a take from a column of many
+        chunks (one per page) would concatenate them all again for every row group."""
+        for k, name in enumerate(self.results.column_names):
+            column = self.results.column(k)
+            if column.num_chunks > 1:
+                merged = pa.chunked_array([column.combine_chunks()])
+                del column  # the table below is the only other holder of the chunks
+                self.results = self.results.set_column(k, name, merged)
+
+    def whole(self) -> pa.Table:
+        """The result columns of every row (this Joined is spent afterwards)."""
+        return self._columns(0, self.num_rows, consume=True)
+
+    def _fallback(self, start: int, stop: int) -> pa.Array:
+        """The state of rows without a result: skipped, pending or not_sent."""
+        missing = self.order[start:stop] < 0
+        state = np.full(len(missing), PENDING, dtype=object)
+        if self.in_batch is not None:
+            ids = self.rows.ids.slice(start, stop - start)
+            listed = pc.is_in(ids, value_set=self.in_batch).to_numpy(zero_copy_only=False)
+            state[~np.asarray(listed, dtype=bool)] = NOT_SENT
+        if self.rows.skipped is not None:
+            state[self.rows.skipped[start:stop]] = SKIPPED
+        state[~missing] = None
+        return pa.array(state, pa.large_string())
+
+
+class Ready:
+    """A result table already in row order, with the same two ways of handing it out."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+        self.num_rows = table.num_rows
+
+    def part(self, start: int, stop: int) -> pa.Table:
+        return self.table.slice(start, stop - start)
+
+    def whole(self) -> pa.Table:
+        return self.table
+
+
 def join_rows(
     pages: list[pa.Table],
     rows: Rows,
     in_batch: pa.ChunkedArray | None,
-) -> tuple[pa.Table, int]:
-    """The result columns for ``rows``, in their order, and how many rows got a result.
+) -> tuple[Joined, int]:
+    """``rows`` matched with their results, and how many rows got a result.
 
-    ``pages`` holds the decoded results table, which this takes out of the list so that each
-    decoded column is freed as soon as its reordered copy exists (pass no other reference).
-    ``in_batch``: the IDs the batch lists, when some rows may never have reached it; ``None``
-    means every row not skipped is in the batch. An ID listed twice keeps its first result.
+    ``pages`` holds the decoded results table, which this takes out of the list (pass no other
+    reference: :meth:`Joined.whole` frees it column by column). ``in_batch``: the IDs the batch
+    lists, when some rows may never have reached it; ``None`` means every row not skipped is in
+    the batch. An ID listed twice keeps its first result.
     """
     results = pages.pop()
     n = len(rows.ids)
     positions = _positions(rows, results["batch_request_id"])
     order = np.full(n, -1, dtype=np.int64)
     order[positions[::-1]] = np.arange(results.num_rows - 1, -1, -1)  # the first one wins
-    missing = order < 0
-    matched = n - int(missing.sum())
+    matched = n - int((order < 0).sum())
     if matched < results.num_rows:
         logger.warning("%d duplicate results (kept the first of each)", results.num_rows - matched)
-    index = pa.array(order, mask=missing)
-    columns: dict[str, pa.Array | pa.ChunkedArray] = {}
-    for name in RESULT_SCHEMA.names:
-        if name != "batch_request_id":
-            columns[name] = results[name].take(index)
-        results = results.drop_columns([name])  # the decoded column goes as its copy comes
-    columns["batch_request_id"] = rows.ids
-    if missing.any():
-        columns["state"] = pc.coalesce(columns["state"], _fallback(rows, missing, in_batch))
-    return pa.table([columns[f.name] for f in RESULT_SCHEMA], schema=RESULT_SCHEMA), matched
+    return Joined(results, order, rows, in_batch), matched
 
 
 def join_batches(
     client: Client, batches: Sequence[Batch], rows: Rows, in_batch: pa.ChunkedArray | None
-) -> pa.Table:
-    """The results of ``batches`` joined onto ``rows``, read again once if fewer rows got a
+) -> Joined:
+    """The results of ``batches`` matched to ``rows``, read again once if fewer rows got a
     result than the batches count finished, then an IncompleteResultsError."""
     finished = sum(b.num_finished for b in batches)
     ids = [b.batch_id for b in batches]
     for attempt in (1, 2):
-        table, matched = join_rows([read_pages(client, ids)], rows, in_batch)
+        joined, matched = join_rows([read_pages(client, ids)], rows, in_batch)
         if matched >= finished:
-            return table
+            return joined
+        del joined
         _short(finished, matched, attempt)
     raise incomplete(batches, matched)
-
-
-def _fallback(rows: Rows, missing: np.ndarray, in_batch: pa.ChunkedArray | None) -> pa.Array:
-    state = np.full(len(missing), PENDING, dtype=object)
-    if in_batch is not None:
-        listed = pc.is_in(rows.ids, value_set=in_batch).to_numpy(zero_copy_only=False)
-        state[~np.asarray(listed, dtype=bool)] = NOT_SENT
-    if rows.skipped is not None:
-        state[rows.skipped] = SKIPPED
-    state[~missing] = None
-    return pa.array(state, pa.large_string())
 
 
 def results_by_id(results: pa.Table, listed: pa.Table | None) -> pa.Table:

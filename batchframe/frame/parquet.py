@@ -66,7 +66,7 @@ def write_parquet(
             results = segment_results(job.client, segment, batches, check_ids=job.checks_ids)
             del segment  # one segment in memory at a time
             for start in range(0, results.num_rows, ROW_GROUP_ROWS):
-                part = results.slice(start, ROW_GROUP_ROWS)
+                part = results.part(start, start + ROW_GROUP_ROWS)  # a row group's copy only
                 rows = part.num_rows
                 table = None if stream is None else stream.take(rows)
                 piece = None if frame is None else frame.iloc[done : done + rows]

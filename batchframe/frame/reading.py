@@ -23,6 +23,8 @@ import pyarrow.compute as pc
 from batchframe.frame.columns import check_unique, is_text_type
 from batchframe.frame.join import (
     NOT_SENT,
+    Joined,
+    Ready,
     Rows,
     join_batches,
     join_error,
@@ -152,7 +154,7 @@ def _kept_segments(job_input: JobInput, shards: list[Shard], known: bool) -> Ite
 
 def segment_results(
     client: Client, segment: Segment, batches: dict[str, Batch], *, check_ids: bool
-) -> pa.Table:
+) -> Joined | Ready:
     """The result columns of ``segment``'s rows in their order (or by ID without rows).
 
     ``check_ids``: every request ID the batches list must be a row's ID (a job attached without
@@ -168,7 +170,7 @@ def segment_results(
         if rows.skipped is not None and rows.skipped.any():
             state = np.where(rows.skipped, "skipped", NOT_SENT)
             table = table.set_column(1, "state", pa.array(state, pa.large_string()))
-        return table
+        return Ready(table)
     seen = [batches[s.batch_id] for s in segment.shards]
     counted = sum(b.num_requests for b in seen)
     expected = sum(int(s.requests or 0) for s in segment.shards) if _known(segment.shards) else None
@@ -180,7 +182,7 @@ def segment_results(
     if rows is None:
         results = pa.concat_tables([read_results(client, b) for b in seen])
         listed = pa.concat_tables(listings) if listings else None
-        return results_by_id(results, listed)
+        return Ready(results_by_id(results, listed))
     if check_ids:
         check_unique(rows.ids, "the input's request IDs")
     in_batch = None
