@@ -113,6 +113,10 @@ class FileSource(Source):
         file_format_: Any = _csv_as_text(files[0]) if fmt == "csv" else fmt
         self.dataset = ds.dataset(files, format=file_format_)
         self._stamps = [_stamp(f) for f in files]
+        # Parquet pre-buffering reads a file's row groups ahead of use: a whole file in memory.
+        self._scan_options = (
+            ds.ParquetFragmentScanOptions(pre_buffer=False) if fmt == "parquet" else None
+        )
 
     @classmethod
     def open(cls, data: Any) -> FileSource:
@@ -140,7 +144,10 @@ class FileSource(Source):
         first = 0
         for fragment in self.dataset.get_fragments():
             batches = fragment.to_batches(
-                columns=names, batch_size=batch_rows, batch_readahead=_READAHEAD
+                columns=names,
+                batch_size=batch_rows,
+                batch_readahead=_READAHEAD,
+                fragment_scan_options=self._scan_options,
             )
             for batch in batches:
                 if batch.num_rows:

@@ -341,9 +341,11 @@ class Fingerprinter:
     left out (``on_null="skip"``): two inputs get the same fingerprint exactly when they send
     the same requests in the same order and skip the same rows.
 
-    >>> a, b = Fingerprinter(), Fingerprinter()
-    >>> a.update(b"xy", [2], b""); b.update(b"x", [1], b""); b.update(b"y", [1], b"")
-    >>> a.hexdigest() == b.hexdigest()
+    >>> a, b, c = Fingerprinter(), Fingerprinter(), Fingerprinter()
+    >>> a.update(b"abc", [2, 1], b"")  # the items "ab" and "c" as one part
+    >>> b.update(b"ab", [2], b""); b.update(b"c", [1], b"")  # or as two
+    >>> c.update(b"abc", [1, 2], b"")  # the items "a" and "bc"
+    >>> a.hexdigest() == b.hexdigest() != c.hexdigest()
     True
     """
 
