@@ -235,6 +235,7 @@ class _Run:
                 shard: EncodedShard | None = first.pop()
                 last = 0
                 while shard is not None:
+                    release_freed_memory()  # what encoding the shard no longer uses
                     self._shard(manifest, shard, server, bar)
                     if kept is not None:
                         kept[shard.index] = shard.ids
