@@ -54,7 +54,7 @@ _EXPORTS: dict[str, str] = {
     "UnprocessableError": "batchframe.errors",
     "UploadError": "batchframe.errors",
     "WaitTimeoutError": "batchframe.errors",
-    "attach": "batchframe.frame.job",
+    "attach": "batchframe.frame.attach",
     "serve": "batchframe.server.runner",
     "submit": "batchframe.frame.submit",
     "to_requests": "batchframe.frame.encode",
@@ -89,8 +89,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         UploadError,
         WaitTimeoutError,
     )
+    from batchframe.frame.attach import attach
     from batchframe.frame.encode import to_requests
-    from batchframe.frame.job import Job, attach
+    from batchframe.frame.job import Job
     from batchframe.frame.submit import submit
     from batchframe.models import (
         Batch,

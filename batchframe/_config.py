@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_BATCH_REQUESTS",
     "ChunkPolicy",
     "EnvSettings",
     "PollPolicy",
@@ -26,6 +27,9 @@ MAX_REQUEST_BYTES = 25 * 1024 * 1024
 MAX_ID_LENGTH = 256
 #: Page size used when walking requests and results (the API's maximum).
 PAGE_LIMIT = 1000
+#: More requests than this in one job are split into shards, one batch each (xAI may throttle
+#: batches past a million requests).
+DEFAULT_MAX_BATCH_REQUESTS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -46,12 +50,16 @@ class RetryPolicy:
 class ChunkPolicy:
     """How requests are split into add calls and how fast the calls go.
 
-    ``max_bytes`` stays well under the 25 MB body limit; ``calls_per_30s`` paces add calls to the
-    account's budget (the API has published both 100 and 1000 per 30 s; 100 is the safe default).
+    Chunks are cut by bytes first: ``max_bytes`` (the whole add-call body, envelope counted)
+    stays well under the 25 MB body limit, so a million 100-character prompts take about 22
+    calls and three million stay under the 100-call budget; ``max_rows`` only caps chunks of tiny
+    requests. (Bigger bodies cost the client more memory than time: each is copied as it is
+    sent.) ``calls_per_30s`` paces add calls to the account's budget (the API has published both
+    100 and 1000 per 30 s; 100 is the safe default).
     """
 
-    max_rows: int = 10_000
-    max_bytes: int = 8 * 1024 * 1024
+    max_rows: int = 100_000
+    max_bytes: int = 10 * 1024 * 1024
     calls_per_30s: float = 100.0
     concurrency: int = 4
     #: Seconds added to the 30 s window on our side: a call counted when it starts here reaches
@@ -75,6 +83,8 @@ class EnvSettings:
     allow_insecure: bool
     progress_disabled: bool
     manifest_dir: str | None
+    #: ``BATCHFRAME_HOME``: manifests go to its ``manifests/`` folder (same value as above).
+    home: str | None = None
 
 
 def read_env(environ: Mapping[str, str] | None = None) -> EnvSettings:
@@ -84,7 +94,8 @@ def read_env(environ: Mapping[str, str] | None = None) -> EnvSettings:
     - ``XAI_BASE_URL``: the API base URL (default ``https://api.x.ai/v1``).
     - ``BATCHFRAME_ALLOW_INSECURE=1``: allow sending a key over plain HTTP to a non-loopback host.
     - ``BATCHFRAME_DISABLE_PROGRESS=1``: no progress bars.
-    - ``BATCHFRAME_HOME``: where manifests live (default ``./.batchframe``).
+    - ``BATCHFRAME_HOME``: batchframe's own folder; job manifests go to its ``manifests/``
+      (default: the user's data directory, never the working directory).
     """
     env = os.environ if environ is None else environ
 
@@ -97,6 +108,7 @@ def read_env(environ: Mapping[str, str] | None = None) -> EnvSettings:
         allow_insecure=flag("BATCHFRAME_ALLOW_INSECURE"),
         progress_disabled=flag("BATCHFRAME_DISABLE_PROGRESS"),
         manifest_dir=env.get("BATCHFRAME_HOME") or None,
+        home=env.get("BATCHFRAME_HOME") or None,
     )
 
 

@@ -191,30 +191,40 @@ class Client:
 
     # -- the seven endpoints ---------------------------------------------------------------
 
-    def create_batch(self, name: str, input_file_id: str | None = None) -> Batch:
+    def create_batch(
+        self,
+        name: str,
+        input_file_id: str | None = None,
+        *,
+        recover: Callable[[], Batch | None] | None = None,
+    ) -> Batch:
         """Create a batch (``POST /batches``): empty, or sealed and filled from an uploaded
         JSONL file when ``input_file_id`` is given (see :meth:`upload_file`).
 
-        Creating is not idempotent, so if the reply is lost after the request may have reached
-        the server, the retry first looks for a batch of this name with no requests yet (for a
-        file batch: of this name and input file, whose requests the server adds itself) and
-        adopts it instead of creating a second one.
+        Creating is not idempotent. If the reply is lost after the request may have reached the
+        server, ``recover()`` (when given) runs before the retry and may return the batch that
+        call created. Without it, an empty batch is created again, which may leave an empty
+        batch behind but never adopts another caller's batch of the same name (that mixed two
+        jobs); ``bf.submit`` passes a recovery that knows which batches of the name existed
+        before its call (``batchframe.frame.identity``). A file batch is found again by its
+        input file, which only this upload has.
         """
         fields: dict[str, str] = {"name": name}
         if input_file_id is not None:
             fields["input_file_id"] = input_file_id
         body = orjson.dumps(fields)
 
-        def recover() -> Batch | None:
-            for batch in self.list_batches(limit=20).batches:
-                if (
-                    batch.name == name
-                    and batch.input_file_id == input_file_id
-                    and (batch.num_requests == 0 or input_file_id is not None)
-                    and not batch.is_cancelled
-                ):
-                    return batch
-            return None
+        if recover is None and input_file_id is not None:
+
+            def recover() -> Batch | None:
+                for batch in self.list_batches(limit=20).batches:
+                    if (
+                        batch.name == name
+                        and batch.input_file_id == input_file_id
+                        and not batch.is_cancelled
+                    ):
+                        return batch
+                return None
 
         response = self._request("POST", "/batches", content=body, recover=recover)
         if isinstance(response, Batch):

@@ -165,16 +165,9 @@ def error_text(value: Any) -> str:
     >>> error_text({"code": 3, "message": "bad"}), error_text("boom")
     ('3: bad', 'boom')
     """
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        message = value.get("message") or value.get("error") or value.get("error_message")
-        code = value.get("code")
-        if message and code not in (None, "", 0):
-            return f"{code}: {message}"
-        if message:
-            return str(message)
-    return str(value)
+    from batchframe.frame.items import error_text as text  # the one result parser
+
+    return text(value)
 
 
 class BatchResult(_Wire):
@@ -200,18 +193,10 @@ class BatchResult(_Wire):
         data = dict(data)
         result = data.get("batch_result") or {}
         if not isinstance(result, dict):
-            result = {"error": result}
-            data["batch_result"] = result
-        error: Any = None
-        if result.get("error") not in (None, ""):
-            error = result["error"]
-        elif result.get("error_message") not in (None, ""):
-            error = result["error_message"]
-        elif data.get("error_message") not in (None, ""):
-            error = data["error_message"]
-        elif isinstance(data.get("error"), dict | str) and data.get("error"):
-            error = data["error"]
-        data["error"] = None if error is None else error_text(error)
+            data["batch_result"] = {"error": result}
+        from batchframe.frame.items import read_result  # the one result parser
+
+        data["error"] = read_result(data).error
         return data
 
     @property
@@ -232,16 +217,10 @@ class BatchResult(_Wire):
 
     @property
     def content(self) -> str | None:
-        """The assistant message text of the first choice, if any."""
-        resp = self.response
-        if not resp:
-            return None
-        choices = resp.get("choices") or []
-        if not choices:
-            return None
-        message = choices[0].get("message") or {}
-        content = message.get("content")
-        return content if isinstance(content, str) else None
+        """The answer: the first choice's message text, or a media result's URL."""
+        from batchframe.frame.items import read_result  # the one result parser
+
+        return read_result(self.model_dump(include={"batch_request_id", "batch_result"})).content
 
     @property
     def usage(self) -> dict[str, Any]:

@@ -145,7 +145,7 @@ def test_retries_ride_through_injected_errors_without_duplicates() -> None:
         assert [b.name for b in client.iter_batches()].count("flaky") == 1
 
 
-def test_lost_create_reply_adopts_the_batch_it_made() -> None:
+def test_lost_create_reply_never_adopts_a_batch_it_cannot_prove_it_made() -> None:
     with BatchServer(seed=3) as server:
         server.faults.update({"drop_rate": 1.0})
         real = server.transport()
@@ -173,8 +173,12 @@ def test_lost_create_reply_adopts_the_batch_it_made() -> None:
         )
         batch = client.create_batch("adopt-me")
         names = [b.name for b in client.iter_batches()]
-        assert names.count("adopt-me") == 1
+        # Without a recovery the create is retried: another caller's empty batch of this name
+        # is never adopted (that mixed two jobs, issue 9 item 5); bf.submit recovers its own.
+        assert names.count("adopt-me") == 2
         assert client.get_batch(batch.batch_id).name == "adopt-me"
+        adopted = client.create_batch("given", recover=lambda: batch)
+        assert adopted.batch_id != batch.batch_id  # no lost reply: recover is not consulted
 
 
 def test_rate_limit_is_retried_after_retry_after(batch_server: BatchServer) -> None:
@@ -261,7 +265,9 @@ def test_over_loopback_with_drops_and_errors(loopback_server: ServerHandle) -> N
             client.add_requests(batch.batch_id, [item(f"{chunk}-{i}", "t") for i in range(50)])
         loopback_server.server.faults.update({"drop_rate": 0, "http_error_rate": 0})
         assert client.get_batch(batch.batch_id).num_requests == 250
-        assert [b.name for b in client.iter_batches()].count("loopback") == 1
+        # A dropped create reply is retried, never adopted blind: it may leave an empty batch.
+        named = [b for b in client.iter_batches() if b.name == "loopback"]
+        assert [b.num_requests for b in named if b.num_requests] == [250]
 
 
 # -- replies that are not what they claim (a proxy's login page, a redirect) ----------------

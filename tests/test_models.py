@@ -111,7 +111,7 @@ def test_result_other_union_key_is_read() -> None:
     )
     assert result.succeeded
     assert result.response == {"data": [{"url": "u"}]}
-    assert result.content is None
+    assert result.content == "u"  # a media result's URL is its content (the one parser)
 
 
 @pytest.mark.parametrize("token", [None, "", "absent"])

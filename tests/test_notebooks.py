@@ -38,7 +38,8 @@ def run_notebook(
     ``timeout`` is seconds per cell."""
     monkeypatch.setenv("JUPYTER_PATH", str(kernel_dir))
     monkeypatch.delenv("BATCHFRAME_DISABLE_PROGRESS", raising=False)  # bars are in the tour
-    monkeypatch.delenv("BATCHFRAME_HOME", raising=False)  # manifests go to the notebook's cwd
+    # Manifests go to BATCHFRAME_HOME (a temp dir here), never the user's data directory.
+    monkeypatch.setenv("BATCHFRAME_HOME", str(kernel_dir.parent / "batchframe-home"))
     monkeypatch.delenv("XAI_API_KEY", raising=False)  # proves the notebooks need no key
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     client = nbclient.NotebookClient(
@@ -98,9 +99,9 @@ def test_quickstart(kernel_dir: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -
     nb = run_notebook("01-quickstart.ipynb", kernel_dir, monkeypatch)
     assert_clean(nb)
     text = text_of(nb)
-    # 300 reviews x (6 input columns + 13 result columns), and the same table back from Parquet.
-    assert "(300, 19)" in text
-    assert "reviews.parquet (300, 19)" in text
+    # 300 reviews x (6 input columns + 14 result columns), and the same table back from Parquet.
+    assert "(300, 20)" in text
+    assert "reviews.parquet (300, 20)" in text
     # The Job's HTML summary: name, batch ID, a progress bar at 300/300, the counts.
     (batch_id,) = set(re.findall(r"batch_[0-9a-f-]{36}", text))
     summaries = [h for h in html_outputs(nb) if "batchframe Job" in h]
@@ -147,8 +148,11 @@ def test_large_job(kernel_dir: pathlib.Path, monkeypatch: pytest.MonkeyPatch) ->
     attached = re.search(r"^attached: (batch_\S+)$", text, re.M)
     assert submitted and reattached and attached
     assert submitted[1] == reattached[1] == attached[1]
-    # Some rows failed on the first pass, the retry batch took exactly those rows, and the
-    # final frame still has every ticket.
+    # Four Parquet files, four shards named tickets-20k, tickets-20k#2, ...
+    assert "4 shards: ['tickets-20k', 'tickets-20k#2', 'tickets-20k#3', 'tickets-20k#4']" in text
+    # The streamed file has every row, beside its own answer, some failed on the first pass;
+    # the retry took exactly those rows, and the final frame still has every ticket.
+    assert "20000 rows," in text
     first = re.search(r"\{'succeeded': (\d+), 'failed': (\d+)\}", text)
     assert first and int(first[1]) + int(first[2]) == 20_000 and int(first[2]) > 0
     assert re.search(rf"tickets-20k-retry-1 {first[2]} rows:", text)

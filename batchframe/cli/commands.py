@@ -162,7 +162,7 @@ Example:
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @connection_options
 def wait(conn: Connection, batch_id: str, timeout: float | None, no_progress: bool) -> None:
-    from batchframe.frame.job import attach
+    from batchframe.frame.attach import attach
 
     with connect(conn, need_db=True) as client:
         batch = attach(batch_id, client=client).wait(timeout=timeout, progress=not no_progress)
@@ -220,7 +220,7 @@ def results(
     dtypes: tuple[str, ...],
     partial: bool,
 ) -> None:
-    from batchframe.frame.job import attach
+    from batchframe.frame.attach import attach
 
     frame_format(output)
     if dtypes and input_path is None:

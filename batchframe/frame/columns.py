@@ -1,6 +1,11 @@
-"""Read request IDs and text columns out of a DataFrame as Arrow strings, validating in bulk.
+"""Request IDs and text columns as Arrow strings, validated in bulk.
 
 Every check is vectorised; Python only walks the offending rows to name them in the message.
+IDs come from pandas labels (:func:`pandas_ids`), from any Arrow column (:func:`arrow_ids`) or
+from row numbers (:func:`row_number_ids`); :func:`check_ids` applies the rules every ID obeys.
+
+>>> check_ids(arrow_ids(pa.array(["a", "b"])), "id_column 'k'").to_pylist()
+['a', 'b']
 """
 
 from __future__ import annotations
@@ -17,7 +22,17 @@ import pyarrow.compute as pc
 from batchframe._config import MAX_ID_LENGTH
 from batchframe.frame.escape import as_large_strings, string_buffers
 
-__all__ = ["check_columns", "name_values", "request_ids", "text_array"]
+__all__ = [
+    "arrow_ids",
+    "arrow_text",
+    "check_ids",
+    "check_unique",
+    "is_text_type",
+    "name_values",
+    "pandas_ids",
+    "pandas_text",
+    "row_number_ids",
+]
 
 _SHOW = 5
 
@@ -29,49 +44,36 @@ def name_values(values: Sequence[Any]) -> str:
     return shown + (f" and {more} more" if more > 0 else "")
 
 
-def check_columns(df: pd.DataFrame, names: Sequence[Any], what: str) -> None:
-    """Raise a ValueError naming the missing columns and listing the available ones."""
-    missing = [name for name in names if name not in df.columns]
-    if missing:
-        raise ValueError(
-            f"{what} names column(s) not in the frame: {name_values(missing)}; "
-            f"available columns: {list(df.columns)!r}"
-        )
+def is_text_type(arrow_type: pa.DataType) -> bool:
+    """A string type (or a dictionary of strings) Arrow can cast to ``large_string``."""
+    if pa.types.is_dictionary(arrow_type):
+        return is_text_type(arrow_type.value_type)
+    return bool(
+        pa.types.is_string(arrow_type)
+        or pa.types.is_large_string(arrow_type)
+        or pa.types.is_string_view(arrow_type)
+    )
 
 
 def _is_text_dtype(dtype: Any) -> bool:
     if isinstance(dtype, pd.StringDtype):
         return True
     if isinstance(dtype, pd.ArrowDtype):
-        arrow_type = dtype.pyarrow_dtype
-        return bool(pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type))
+        return is_text_type(dtype.pyarrow_dtype)
     return False
 
 
-def _labels_to_strings(values: pd.Index | pd.Series) -> pa.LargeStringArray:
-    if isinstance(values, pd.RangeIndex):
-        return as_large_strings(pa.array(np.arange(values.start, values.stop, values.step)))
-    dtype = values.dtype
-    if isinstance(dtype, np.dtype) and dtype.kind in "iu":
-        return as_large_strings(pa.array(np.asarray(values)))  # Arrow writes ints as str() does
-    if _is_text_dtype(dtype):
-        return as_large_strings(pa.array(values))
-    return as_large_strings(pa.array([str(v) for v in values.tolist()], type=pa.large_string()))
+def row_number_ids(first: int, count: int) -> pa.LargeStringArray:
+    """``"first"``, ``"first+1"``, ... as request IDs.
 
-
-def request_ids(df: pd.DataFrame, id_column: Any = None) -> pa.LargeStringArray:
-    """The request IDs (index labels or ``id_column`` values as strings), validated.
-
-    >>> request_ids(pd.DataFrame({"x": [1, 2]}, index=["a", "b"])).to_pylist()
-    ['a', 'b']
+    >>> row_number_ids(9, 2).to_pylist()
+    ['9', '10']
     """
-    if id_column is None:
-        source: pd.Index | pd.Series = df.index
-        where = "the DataFrame index"
-    else:
-        check_columns(df, [id_column], "id_column")
-        source = df[id_column]
-        where = f"id_column {id_column!r}"
+    return as_large_strings(pa.array(np.arange(first, first + count, dtype=np.int64)))
+
+
+def pandas_ids(source: pd.Index | pd.Series, where: str) -> pa.LargeStringArray:
+    """Index labels or column values as strings (``str(label)``), null ones refused."""
     null = _null_mask(source)
     if null is not None and null.any():
         rows = np.flatnonzero(null)
@@ -79,16 +81,29 @@ def request_ids(df: pd.DataFrame, id_column: Any = None) -> pa.LargeStringArray:
             f"request IDs must not be null: {where} has {rows.size} null value(s) at row "
             f"position(s) {name_values(rows.tolist())}; fill them or pass another id_column"
         )
-    ids = _labels_to_strings(source)
-    _check_id_text(ids, where)
-    if not _known_unique(source) and len(pc.unique(ids)) != len(ids):
-        dup = pd.Series(ids.to_pylist())
-        dups = dup[dup.duplicated()].unique().tolist()
+    if isinstance(source, pd.RangeIndex):
+        return as_large_strings(pa.array(np.arange(source.start, source.stop, source.step)))
+    dtype = source.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "iu":
+        return as_large_strings(pa.array(np.asarray(source)))  # Arrow writes ints as str() does
+    if _is_text_dtype(dtype):
+        return as_large_strings(pa.array(source))
+    return as_large_strings(pa.array([str(v) for v in source.tolist()], type=pa.large_string()))
+
+
+def arrow_ids(values: pa.Array | pa.ChunkedArray, where: str = "id_column") -> pa.LargeStringArray:
+    """An Arrow column as request IDs: text as is, integers as digits, others as ``str()``."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if values.null_count:
+        rows = np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))
         raise ValueError(
-            f"request IDs must be unique: {where} repeats {name_values(dups)}; "
-            "deduplicate the frame or pass a unique id_column"
+            f"request IDs must not be null: {where} has {rows.size} null value(s) at row "
+            f"position(s) {name_values(rows.tolist())}; fill them or pass another id_column"
         )
-    return ids
+    if is_text_type(values.type) or pa.types.is_integer(values.type):
+        return as_large_strings(values)
+    return as_large_strings(pa.array([str(v) for v in values.to_pylist()], pa.large_string()))
 
 
 def _null_mask(source: pd.Index | pd.Series) -> npt.NDArray[np.bool_] | None:
@@ -103,25 +118,12 @@ def _null_mask(source: pd.Index | pd.Series) -> npt.NDArray[np.bool_] | None:
     return np.asarray(pd.isna(source), dtype=bool)
 
 
-def _known_unique(source: pd.Index | pd.Series) -> bool:
-    """True when the labels are unique and ``str`` cannot merge two of them (ints, strings).
-
-    Saves hashing a million strings when pandas already knows (a RangeIndex, a cached index).
-    """
-    if isinstance(source, pd.RangeIndex):
-        return True
-    if not isinstance(source, pd.Index):
-        return False
-    dtype = source.dtype
-    injective = pd.api.types.is_integer_dtype(dtype) or isinstance(dtype, pd.StringDtype)
-    return bool(injective and source.is_unique)
-
-
 def _bad_rows(ids: pa.LargeStringArray, mask: npt.NDArray[np.bool_]) -> list[str]:
     return [ids[int(i)].as_py() for i in np.flatnonzero(mask)[:_SHOW]]
 
 
-def _check_id_text(ids: pa.LargeStringArray, where: str) -> None:
+def check_ids(ids: pa.LargeStringArray, where: str) -> pa.LargeStringArray:
+    """``ids`` if each is printable ASCII, non-empty, unpadded and short enough; else ValueError."""
     offsets, data = string_buffers(ids)
     sizes = np.diff(offsets)
     bad_bytes = np.flatnonzero((data < 0x20) | (data > 0x7E))
@@ -139,15 +141,29 @@ def _check_id_text(ids: pa.LargeStringArray, where: str) -> None:
             f"request IDs must be at most {MAX_ID_LENGTH} characters: {where} has "
             f"{name_values(_bad_rows(ids, sizes > MAX_ID_LENGTH))}"
         )
-    padded = (data[offsets[:-1]] == 0x20) | (data[offsets[1:] - 1] == 0x20)
-    if padded.any():
-        raise ValueError(
-            f"request IDs must not start or end with whitespace: {where} has "
-            f"{name_values(_bad_rows(ids, padded))}; strip them"
-        )
+    if len(ids):
+        padded = (data[offsets[:-1]] == 0x20) | (data[offsets[1:] - 1] == 0x20)
+        if padded.any():
+            raise ValueError(
+                f"request IDs must not start or end with whitespace: {where} has "
+                f"{name_values(_bad_rows(ids, padded))}; strip them"
+            )
+    return ids
 
 
-def text_array(series: pd.Series, ids: pa.LargeStringArray, column: Any) -> pa.LargeStringArray:
+def check_unique(ids: pa.Array | pa.ChunkedArray, where: str) -> None:
+    """Raise a ValueError naming repeated IDs (one hash pass; Python only on a failure)."""
+    if len(pc.unique(ids)) == len(ids):
+        return
+    counts = pc.value_counts(ids)
+    repeated = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")
+    raise ValueError(
+        f"request IDs must be unique: {where} repeats {name_values(repeated.to_pylist())}; "
+        "deduplicate the frame or pass a unique id_column"
+    )
+
+
+def pandas_text(series: pd.Series, ids: pa.LargeStringArray, column: Any) -> pa.LargeStringArray:
     """A null-free text column as Arrow strings; non-text values are a ValueError naming rows."""
     dtype = series.dtype
     if len(series) == 0:
@@ -159,9 +175,21 @@ def text_array(series: pd.Series, ids: pa.LargeStringArray, column: Any) -> pa.L
             return as_large_strings(pa.array(series.astype(object), type=pa.large_string()))
     elif dtype.kind == "O" and pd.api.types.infer_dtype(series, skipna=True) == "string":
         return as_large_strings(pa.array(series.to_numpy(), type=pa.large_string()))
-    not_text = np.array([not isinstance(v, str) for v in series.tolist()], dtype=bool)
-    rows = np.flatnonzero(not_text)[:_SHOW]
-    shown = [f"{ids[int(i)].as_py()}: {series.iloc[int(i)]!r}" for i in rows]
+    _not_text(series.tolist(), ids, column)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def arrow_text(values: pa.Array, ids: pa.LargeStringArray, column: Any) -> pa.LargeStringArray:
+    """A null-free Arrow text column as ``large_string``; other types are a ValueError."""
+    if is_text_type(values.type):
+        return as_large_strings(values)
+    _not_text(values.to_pylist(), ids, column)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _not_text(values: list[Any], ids: pa.LargeStringArray, column: Any) -> None:
+    rows = [i for i, v in enumerate(values) if not isinstance(v, str)][:_SHOW]
+    shown = [f"{ids[i].as_py()}: {values[i]!r}" for i in rows]
     raise ValueError(
         f"prompt column {column!r} must hold text, but rows have other values "
         f"({', '.join(shown)}); convert it with .astype(str) or use template="

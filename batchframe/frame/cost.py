@@ -8,15 +8,20 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
 
 from batchframe.frame.decode import TOKEN_COLUMNS
 
-__all__ = ["CostSummary", "summarize_cost"]
+if TYPE_CHECKING:
+    from batchframe.client import Client
+    from batchframe.models import Batch
+
+__all__ = ["CostSummary", "job_cost", "summarize_cost"]
 
 _FINISHED = ("succeeded", "failed", "cancelled")
 
@@ -50,6 +55,11 @@ class CostSummary:
         """The totals as a pandas Series."""
         return pd.Series(asdict(self))
 
+    def __add__(self, other: CostSummary) -> CostSummary:
+        return CostSummary(
+            **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
+        )
+
 
 def summarize_cost(data: pd.DataFrame | pa.Table | pa.RecordBatch) -> CostSummary:
     """Totals of rows by state, usage tokens and ``cost_usd`` over finished rows."""
@@ -74,3 +84,20 @@ def summarize_cost(data: pd.DataFrame | pa.Table | pa.RecordBatch) -> CostSummar
         **{column: int(total(column)) for column in TOKEN_COLUMNS},
         cost_usd=float(total("cost_usd")),
     )
+
+
+def job_cost(client: Client, batch_ids: Sequence[str], batches: Mapping[str, Batch]) -> CostSummary:
+    """Totals over every shard: tokens and cost from the result pages, pending from counters."""
+    import dataclasses
+
+    from batchframe.frame.join import read_results
+
+    total: CostSummary | None = None
+    for batch_id in batch_ids:
+        batch = batches[batch_id]
+        summary = summarize_cost(read_results(client, batch))
+        pending = batch.num_pending
+        summary = dataclasses.replace(summary, rows=summary.rows + pending, pending=pending)
+        total = summary if total is None else total + summary
+    assert total is not None
+    return total

@@ -1,306 +1,302 @@
-"""Encode DataFrame rows into Batch API request items, as one buffer of JSON bytes.
+"""Encode source batches into Batch API request items, as Arrow strings of JSON bytes.
 
-The hot path builds no Python object per row: request IDs and texts become Arrow string arrays,
-are JSON-escaped in bulk (:mod:`batchframe.frame.escape`) and glued to pre-serialised constant
-fragments by one Arrow element-wise join, whose data buffer *is* the request buffer.
+The hot path builds no Python object per row: request IDs and texts are Arrow string arrays,
+JSON-escaped in bulk (:mod:`batchframe.frame.escape`) and glued to the spec's pre-serialised
+constant fragments by one Arrow element-wise join, whose data buffer *is* the request bytes.
 
 An item is ``{"batch_request_id":"<id>","batch_request":{"chat_get_completion":{"model":"<m>",
-"messages":[...],<params>}}}``. ``EncodedRequests.buffer`` holds every item followed by one comma
-(the last one too), so item ``i`` is ``buffer[offsets[i]:offsets[i+1]-1]`` and any consecutive
-run of items is one slice.
+"messages":[...],<params>}}}``. For sending, each item is followed by one comma (the last one
+too), so any consecutive run of items is one slice of the buffer (:class:`EncodedRequests`); for
+the dry run (:func:`to_requests`) the items have no separator and *are* the ``body`` column.
+
+>>> enc = encode_requests(pd.DataFrame({"q": ["hi"]}), prompt="q", model="grok-4.3")
+>>> enc.ids, len(enc), enc.payload(0, 1).startswith(b'{"batch_requests":[{')
+(['0'], 1, True)
 """
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
+from collections.abc import Hashable, Iterable, Iterator
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from batchframe._config import MAX_REQUEST_BYTES
-from batchframe.frame.columns import check_columns, name_values, request_ids, text_array
+from batchframe.frame.columns import name_values
 from batchframe.frame.escape import as_large_strings, json_escape, string_buffers
 from batchframe.frame.messages import messages_array
+from batchframe.frame.sources import BATCH_ROWS, PandasSource, Source, SourceBatch, as_source
+from batchframe.frame.spec import RequestSpec
 from batchframe.frame.template import format_template
 
-__all__ = ["EncodedRequests", "chunk_bounds", "encode_requests", "to_requests"]
+__all__ = [
+    "ENVELOPE",
+    "EncodedPart",
+    "EncodedRequests",
+    "chunk_bounds",
+    "encode_batch",
+    "encode_requests",
+    "encode_source",
+    "to_requests",
+]
 
 _OPEN = b'{"batch_requests":['
 _CLOSE = b"]}"
-_FORBIDDEN = ("stream", "stream_options", "messages", "model")
-_VERSION = b"batchframe-encode-1"
+#: The bytes of an add call's body around its items.
+ENVELOPE = len(_OPEN) + len(_CLOSE)
 
 
 @dataclass(frozen=True, eq=False)
-class EncodedRequests:
-    """Encoded request items: one buffer, offsets, and the IDs in input order.
+class EncodedPart:
+    """The encoded requests of one source batch.
 
-    >>> enc = encode_requests(pd.DataFrame({"q": ["hi"]}), prompt="q", model="grok-4.3")
-    >>> enc.ids, len(enc), enc.payload(0, 1).startswith(b'{"batch_requests":[{')
-    (['0'], 1, True)
+    ``items`` holds one JSON item per encoded row (followed by a comma when ``separated``);
+    ``rows`` are their 0-based row numbers in the whole input. Rows left out for a null prompt
+    (``on_null="skip"``) are in ``skipped_ids`` / ``skipped_rows``.
     """
 
-    id_array: pa.LargeStringArray
-    skipped_ids: list[str]
-    row_positions: npt.NDArray[np.int64]
-    #: A read-only view of the joined items (no copy of the Arrow buffer it was built in).
-    buffer: memoryview
-    offsets: npt.NDArray[np.int64]
-    model: str
-    settings: bytes = field(default=b"", repr=False)
-
-    def __repr__(self) -> str:
-        return (
-            f"EncodedRequests(n={len(self)}, bytes={len(self.buffer)}, model={self.model!r}, "
-            f"skipped={len(self.skipped_ids)})"
-        )
-
-    @cached_property
-    def ids(self) -> list[str]:
-        """The request IDs, in input order (skipped rows excluded)."""
-        return self.id_array.to_pylist()  # type: ignore[no-any-return]
+    ids: pa.LargeStringArray
+    items: pa.LargeStringArray
+    rows: npt.NDArray[np.int64]
+    skipped_ids: pa.LargeStringArray
+    skipped_rows: npt.NDArray[np.int64]
+    separated: bool = True
 
     def __len__(self) -> int:
-        return len(self.offsets) - 1
+        return len(self.items)
+
+    @cached_property
+    def _buffers(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
+        return string_buffers(self.items)
+
+    @property
+    def offsets(self) -> npt.NDArray[np.int64]:
+        return self._buffers[0]
+
+    @property
+    def data(self) -> npt.NDArray[np.uint8]:
+        return self._buffers[1]
+
+    def item_sizes(self) -> npt.NDArray[np.int64]:
+        """The byte size of every item (without its comma)."""
+        return np.diff(self.offsets) - int(self.separated)
+
+    def view(self, start: int, stop: int) -> memoryview:
+        """Items ``start:stop`` as one slice of bytes, comma-separated, without the last comma."""
+        offsets = self.offsets
+        return self.data[offsets[start] : offsets[stop] - 1].data
+
+
+def encode_batch(spec: RequestSpec, batch: SourceBatch, *, separated: bool = True) -> EncodedPart:
+    """Validate one source batch and encode a request item per row (see the module docstring)."""
+    ids = batch.ids(spec.id_column)
+    rows = np.arange(batch.first_row, batch.first_row + batch.num_rows, dtype=np.int64)
+    skipped_ids = pa.array([], pa.large_string())
+    skipped_rows = np.empty(0, dtype=np.int64)
+    column = spec.text_column
+    if column is not None:
+        null = batch.is_null(column)
+        if null.any():
+            bad = ids.filter(pa.array(null))
+            if spec.on_null == "error":
+                raise ValueError(
+                    f"column {column!r} is null for {len(bad)} row(s): "
+                    f"{name_values(bad.to_pylist())}; fill them, drop them, or pass "
+                    "on_null='skip'"
+                )
+            keep = np.flatnonzero(~null).astype(np.int64)
+            skipped_ids, skipped_rows = bad, rows[null]
+            batch, ids, rows = batch.take(keep), ids.take(pa.array(keep)), rows[keep]
+    if spec.messages is not None:
+        body = messages_array(batch.values(spec.messages), ids, spec.messages, spec.system)
+    elif spec.prompt is not None:
+        body = json_escape(batch.text(spec.prompt, ids))
+    else:
+        body = json_escape(format_template(batch, str(spec.template)))
+    head, tail = spec.fragments
+    items = _join([b'{"batch_request_id":"', json_escape(ids), head, body, tail + b"," * separated])
+    part = EncodedPart(ids, items, rows, skipped_ids, skipped_rows, separated)
+    _check_sizes(part, spec.max_request_bytes)
+    return part
+
+
+def _join(segments: list[bytes | pa.LargeStringArray]) -> pa.LargeStringArray:
+    """Constant fragments and per-row arrays joined element-wise: one buffer of every item."""
+    parts = [
+        pa.scalar(s.decode("utf-8"), pa.large_string()) if isinstance(s, bytes) else s
+        for s in segments
+    ]
+    return as_large_strings(pc.binary_join_element_wise(*parts, pa.scalar("", pa.large_string())))
+
+
+def _check_sizes(part: EncodedPart, limit: int) -> None:
+    """Each item, alone in an add call (the envelope counted), must fit the body limit."""
+    sizes = part.item_sizes() + ENVELOPE
+    over = np.flatnonzero(sizes > limit)
+    if over.size:
+        shown = [f"{part.ids[int(i)].as_py()} ({int(sizes[i]):,} bytes)" for i in over[:5]]
+        raise ValueError(
+            f"{over.size} request(s) exceed the {limit:,}-byte limit per request (an add call's "
+            f"envelope counted): {', '.join(shown)}; shorten those prompts or split them"
+        )
+
+
+def encode_source(
+    spec: RequestSpec, source: Source, *, separated: bool = True, batch_rows: int = BATCH_ROWS
+) -> Iterator[EncodedPart]:
+    """Encode every batch of ``source`` in order (after the checks that need no rows)."""
+    spec.check_columns(source.column_names)
+    for batch in source.batches(spec.columns(), batch_rows):
+        yield encode_batch(spec, batch, separated=separated)
+
+
+class EncodedRequests:
+    """Encoded parts seen as one sequence of items, for chunking and sending.
+
+    >>> enc = encode_requests(pd.DataFrame({"q": ["a", "b"]}), prompt="q", model="m")
+    >>> enc.payload(1, 2).decode()[:40]
+    '{"batch_requests":[{"batch_request_id":"'
+    """
+
+    def __init__(self, parts: Iterable[EncodedPart]) -> None:
+        self.parts = [p for p in parts if len(p) or len(p.skipped_ids)]
+        counts = [len(p) for p in self.parts]
+        self.starts = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=self.starts[1:])
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def __repr__(self) -> str:
+        return f"EncodedRequests(n={len(self)}, parts={len(self.parts)})"
+
+    @cached_property
+    def id_array(self) -> pa.ChunkedArray:
+        """The request IDs of the encoded rows, in input order."""
+        return pa.chunked_array([p.ids for p in self.parts], pa.large_string())
+
+    @property
+    def ids(self) -> list[str]:
+        """The request IDs as Python strings (small inputs and tests)."""
+        return self.id_array.to_pylist()  # type: ignore[no-any-return]
+
+    @cached_property
+    def skipped_ids(self) -> list[str]:
+        return [i for p in self.parts for i in p.skipped_ids.to_pylist()]
 
     def item(self, i: int) -> bytes:
         """The JSON bytes of item ``i``."""
-        return bytes(self.buffer[self.offsets[i] : self.offsets[i + 1] - 1])
+        return bytes(self._slices(i, i + 1)[0])
 
     def item_sizes(self) -> npt.NDArray[np.int64]:
-        """The byte size of every item (without its separating comma)."""
-        return np.diff(self.offsets) - 1
+        if not self.parts:
+            return np.empty(0, dtype=np.int64)
+        return np.concatenate([p.item_sizes() for p in self.parts])
+
+    def _slices(self, start: int, stop: int) -> list[memoryview]:
+        out: list[memoryview] = []
+        first = int(np.searchsorted(self.starts, start, side="right")) - 1
+        for k in range(max(first, 0), len(self.parts)):
+            base = int(self.starts[k])
+            if base >= stop:
+                break
+            a, b = max(start - base, 0), min(stop - base, len(self.parts[k]))
+            if a < b:
+                out.append(self.parts[k].view(a, b))
+        return out
 
     def payload(self, start: int = 0, stop: int | None = None) -> bytes:
-        """The add-requests body ``{"batch_requests":[...]}`` for items ``start:stop``."""
+        """The add-requests body ``{"batch_requests":[...]}`` for items ``start:stop``.
+
+        One copy of the items (a run of items is one slice of a part's buffer).
+        """
         stop = len(self) if stop is None else min(stop, len(self))
-        if start >= stop:
-            return _OPEN + _CLOSE
-        return b"".join((_OPEN, self.buffer[self.offsets[start] : self.offsets[stop] - 1], _CLOSE))
+        return _body(self._slices(start, stop))
 
     def payload_for(self, indices: Any) -> bytes:
         """The add-requests body for an arbitrary subset of items (used on resume)."""
-        view = self.buffer
-        offsets = self.offsets
-        items = [view[offsets[i] : offsets[i + 1] - 1] for i in np.asarray(indices, dtype=np.int64)]
-        return b"".join((_OPEN, b",".join(items), _CLOSE))
+        picked = np.asarray(indices, dtype=np.int64)
+        return _body([self._slices(int(i), int(i) + 1)[0] for i in picked])
 
-    def fingerprint(self) -> str:
-        """A stable blake2b digest of the items and the settings that made them."""
-        digest = hashlib.blake2b(digest_size=20)
-        for part in (_VERSION, self.settings, orjson.dumps(self.skipped_ids), self.buffer):
-            digest.update(len(part).to_bytes(8, "little"))  # memoryview len == bytes here
-            digest.update(part)
-        return digest.hexdigest()
+    def fingerprint(self, spec: RequestSpec | None = None) -> str:
+        """The digest of these requests (see :class:`~batchframe.frame.spec.Fingerprinter`)."""
+        from batchframe.frame.spec import Fingerprinter
 
-
-def _check_field_names(df: pd.DataFrame, response_model: Any) -> None:
-    """Structured-output fields become columns; refuse names that would overwrite another."""
-    if response_model is None:
-        return
-    from batchframe.frame.decode import RESULT_COLUMNS
-
-    fields = list(response_model.model_fields)
-    taken = {*RESULT_COLUMNS, "parse_error"}
-    clash = [f for f in fields if f in taken]
-    if clash:
-        raise ValueError(
-            f"response_model fields {clash} have the names of result columns; rename them in "
-            "the model (for example with a suffix)"
-        )
-    clash = [f for f in fields if f in df.columns]
-    if clash:
-        raise ValueError(
-            f"response_model fields {clash} have the names of input columns, whose values the "
-            "parsed answers would replace; rename the fields in the model or the columns"
-        )
+        hasher = spec.fingerprinter() if spec is not None else Fingerprinter()
+        for part in self.parts:
+            skipped = "".join(f"{i}\n" for i in part.skipped_ids.to_pylist()).encode()
+            hasher.update(part.data.data, part.item_sizes(), skipped)
+        return hasher.hexdigest()
 
 
-def _params_json(params: dict[str, Any], response_model: Any) -> bytes:
-    bad = [key for key in _FORBIDDEN if key in params]
-    if bad:
-        raise ValueError(
-            f"{', '.join(bad)} cannot be passed as a request parameter: batchframe sets model and "
-            "messages itself (use model=, prompt=/template=/messages=) and batches never stream"
-        )
-    if response_model is not None:
-        if params.get("response_format") is not None:
-            raise ValueError("pass either response_model= or response_format=, not both")
-        from batchframe.frame.structured import response_format_for
-
-        params = {**params, "response_format": response_format_for(response_model)}
-    params = {key: value for key, value in params.items() if value is not None}
-    try:
-        text = orjson.dumps(params, option=orjson.OPT_SERIALIZE_NUMPY)
-    except TypeError as exc:
-        raise ValueError(f"request parameters are not JSON-serialisable: {exc}") from None
-    return b"," + text[1:-1] if params else b""
+def _body(views: list[memoryview]) -> bytes:
+    """``{"batch_requests":[`` + the views, comma-separated, + ``]}``, in one allocation."""
+    pieces: list[bytes | memoryview] = [_OPEN]
+    for k, view in enumerate(views):
+        if k:
+            pieces.append(b",")
+        pieces.append(view)
+    pieces.append(_CLOSE)
+    return b"".join(pieces)
 
 
-def _check_args(
-    df: pd.DataFrame, prompt: Any, template: Any, messages: Any, model: Any, on_null: str
-) -> None:
-    if not isinstance(df, pd.DataFrame):
-        raise ValueError(f"expected a pandas DataFrame, got {type(df).__name__}")
-    given = [
-        name
-        for name, v in (("prompt", prompt), ("template", template), ("messages", messages))
-        if v is not None
-    ]
-    if len(given) != 1:
-        raise ValueError(
-            "pass exactly one of prompt= (a text column), template= (a str.format string over "
-            f"columns) or messages= (a column of message lists); got {given or 'none'}"
-        )
-    if not isinstance(model, str) or not model.strip():
-        raise ValueError(f"model must be a non-empty model name such as 'grok-4.3', got {model!r}")
-    if on_null not in ("error", "skip"):
-        raise ValueError(f"on_null must be 'error' or 'skip', got {on_null!r}")
-    if len(df) == 0:
-        raise ValueError("the DataFrame is empty: there is nothing to send")
-    for name, column in (("prompt", prompt), ("messages", messages)):
-        if column is not None:
-            check_columns(df, [column], f"{name}=")
+def encode_requests(data: Any, **arguments: Any) -> EncodedRequests:
+    """Validate ``data`` and encode one request item per row, every row at once.
 
-
-def encode_requests(
-    df: pd.DataFrame,
-    *,
-    prompt: Any = None,
-    template: str | None = None,
-    messages: Any = None,
-    system: str | None = None,
-    model: str,
-    id_column: Any = None,
-    response_model: Any = None,
-    on_null: str = "error",
-    max_request_bytes: int = MAX_REQUEST_BYTES,
-    **params: Any,
-) -> EncodedRequests:
-    """Validate ``df`` and encode one request item per row (see the module docstring).
-
-    Exactly one of ``prompt`` (a text column), ``template`` (a ``str.format`` string over
-    columns) or ``messages`` (a column of message lists or their JSON text). ``system`` is sent
-    as a first system message; ``params`` go into each body (those set to ``None`` are left out). Rows with a null prompt or
-    messages cell raise, or with ``on_null="skip"`` are left out and listed in ``skipped_ids``.
+    Takes the arguments of :func:`to_requests`. ``bf.submit`` encodes shard by shard instead;
+    this is the one-shot form for small inputs and tests.
 
     >>> df = pd.DataFrame({"title": ["A", "B"]}, index=["r1", "r2"])
     >>> enc = encode_requests(df, template="Rate {title}", model="grok-4.3", temperature=0)
     >>> enc.item(1).decode()[:40]
     '{"batch_request_id":"r2","batch_request"'
     """
-    _check_args(df, prompt, template, messages, model, on_null)
-    if system is not None and not isinstance(system, str):
-        raise ValueError(f"system must be a str, got {type(system).__name__}")
-    params_json = _params_json(params, response_model)
-    _check_field_names(df, response_model)
-    ids = request_ids(df, id_column)
-    column = prompt if prompt is not None else messages
-    frame, ids, positions, skipped = _drop_nulls(df, ids, column, on_null)
-    if messages is not None:
-        body = messages_array(frame[messages], ids, messages, system)
-    else:
-        text = text_array(frame[prompt], ids, prompt) if prompt is not None else None
-        body = json_escape(text if text is not None else format_template(frame, str(template)))
-    head, tail = _fragments(model, system, params_json, chat=messages is None)
-    buffer, offsets = _assemble([b'{"batch_request_id":"', json_escape(ids), head, body, tail])
-    _check_sizes(ids, offsets, max_request_bytes)
-    mode = "prompt" if prompt is not None else "template" if template is not None else "messages"
-    settings = orjson.dumps([mode, str(id_column), on_null], option=orjson.OPT_NON_STR_KEYS)
-    return EncodedRequests(ids, skipped, positions, buffer, offsets, model, settings)
+    spec = RequestSpec.build(**arguments)
+    source = as_source(data)
+    _check_not_empty(source)
+    source.check_ids(spec.id_column)
+    return EncodedRequests(encode_source(spec, source))
 
 
-def _drop_nulls(
-    df: pd.DataFrame, ids: pa.LargeStringArray, column: Any, on_null: str
-) -> tuple[pd.DataFrame, pa.LargeStringArray, npt.NDArray[np.int64], list[str]]:
-    """Rows whose prompt/messages cell is null: an error, or left out (``on_null="skip"``)."""
-    positions = np.arange(len(df), dtype=np.int64)
-    null = np.asarray(df[column].isna(), dtype=bool) if column is not None else None
-    if null is None or not null.any():
-        return df, ids, positions, []
-    bad: list[str] = ids.filter(pa.array(null)).to_pylist()
-    if on_null == "error":
-        raise ValueError(
-            f"column {column!r} is null for {len(bad)} row(s): {name_values(bad)}; "
-            "fill them, drop them, or pass on_null='skip'"
-        )
-    positions = np.flatnonzero(~null).astype(np.int64)
-    return df.iloc[positions], ids.take(pa.array(positions)), positions, bad
-
-
-def _fragments(
-    model: str, system: str | None, params_json: bytes, *, chat: bool
-) -> tuple[bytes, bytes]:
-    """The constant JSON between a row's ID and its text (head) and after the text (tail)."""
-    head = b'","batch_request":{"chat_get_completion":{"model":' + orjson.dumps(model)
-    if not chat:  # a messages column: the row's own JSON list follows
-        return head + b',"messages":', params_json + b"}}},"
-    first = orjson.dumps({"role": "system", "content": system}) + b"," if system else b""
-    head += b',"messages":[' + first + b'{"role":"user","content":"'
-    return head, b'"}]' + params_json + b"}}},"
-
-
-def _assemble(
-    segments: list[bytes | pa.LargeStringArray],
-) -> tuple[memoryview, npt.NDArray[np.int64]]:
-    """Join constant fragments and per-row arrays element-wise; return the buffer and offsets.
-
-    The buffer is a view of Arrow's result: copying it to ``bytes`` would cost a second
-    payload-sized allocation (about 230 MB at a million rows).
-    """
-    parts = [
-        pa.scalar(s.decode("utf-8"), pa.large_string()) if isinstance(s, bytes) else s
-        for s in segments
-    ]
-    joined = as_large_strings(pc.binary_join_element_wise(*parts, pa.scalar("", pa.large_string())))
-    offsets, data = string_buffers(joined)
-    view = data.data  # ndarray.data: a memoryview of the same memory
-    return view.toreadonly(), offsets.copy()
-
-
-def _check_sizes(ids: pa.LargeStringArray, offsets: npt.NDArray[np.int64], limit: int) -> None:
-    sizes = np.diff(offsets) - 1
-    over = np.flatnonzero(sizes > limit)
-    if over.size:
-        shown = [f"{ids[int(i)].as_py()} ({int(sizes[i]):,} bytes)" for i in over[:5]]
-        raise ValueError(
-            f"{over.size} request(s) exceed the {limit:,}-byte limit per request: "
-            f"{', '.join(shown)}; shorten those prompts or split them"
-        )
+def _check_not_empty(source: Source) -> None:
+    if source.num_rows == 0:
+        raise ValueError("the input is empty: there is nothing to send")
 
 
 def to_requests(
-    df: pd.DataFrame,
+    data: Any,
     *,
-    prompt: Any = None,
+    prompt: Hashable | None = None,
     template: str | None = None,
-    messages: Any = None,
+    messages: Hashable | None = None,
     system: str | None = None,
     model: str,
-    id_column: Any = None,
+    id_column: Hashable | None = None,
     response_model: Any = None,
     on_null: str = "error",
     max_request_bytes: int = MAX_REQUEST_BYTES,
     **params: Any,
 ) -> pd.DataFrame:
-    """Dry run: the request items :func:`encode_requests` would send, one row per input row.
+    """Dry run: the request items ``submit`` would send, one row per input row.
 
-    Columns ``batch_request_id`` and ``body`` (the item's JSON text); the index is the input
-    index of the rows encoded (rows skipped by ``on_null="skip"`` are absent).
+    ``data`` is anything ``submit`` takes (a pandas or polars frame, an Arrow table, files);
+    the other arguments are those of :func:`~batchframe.submit` that say what to send:
+    ``prompt``/``template``/``messages``, ``system``, ``model``, ``id_column``,
+    ``response_model``, ``on_null`` and chat-completion params. Columns ``batch_request_id`` and
+    ``body`` (the item's JSON text); the index is the input index of the rows encoded (a pandas
+    frame's labels, else row numbers), rows skipped by ``on_null="skip"`` absent.
 
     >>> out = to_requests(pd.DataFrame({"q": ["hi"]}), prompt="q", model="grok-4.3")
     >>> out.loc[0, "batch_request_id"], out.loc[0, "body"].endswith('"content":"hi"}]}}}')
     ('0', True)
     """
-    enc = encode_requests(
-        df,
+    spec = RequestSpec.build(
         prompt=prompt,
         template=template,
         messages=messages,
@@ -312,17 +308,20 @@ def to_requests(
         max_request_bytes=max_request_bytes,
         **params,
     )
-    items = pa.LargeStringArray.from_buffers(
-        len(enc), pa.py_buffer(enc.offsets), pa.py_buffer(enc.buffer)
-    )
-    bodies = pc.utf8_slice_codeunits(items, 0, -1)  # drop each item's trailing comma
+    source = as_source(data)
+    _check_not_empty(source)
+    source.check_ids(spec.id_column)
+    parts = list(encode_source(spec, source, separated=False))
+    if not parts:
+        raise ValueError("the input is empty: there is nothing to send")
     dtype = pd.StringDtype()
+    ids = pa.chunked_array([p.ids for p in parts], pa.large_string())
+    bodies = pa.chunked_array([p.items for p in parts], pa.large_string())
+    rows = np.concatenate([p.rows for p in parts])
+    index = source.frame.index[rows] if isinstance(source, PandasSource) else pd.Index(rows)
     return pd.DataFrame(
-        {
-            "batch_request_id": pd.array(enc.id_array, dtype=dtype),
-            "body": pd.array(bodies, dtype=dtype),
-        },
-        index=df.index[enc.row_positions],
+        {"batch_request_id": pd.array(ids, dtype=dtype), "body": pd.array(bodies, dtype=dtype)},
+        index=index,
     )
 
 
@@ -341,7 +340,7 @@ def chunk_bounds(sizes: Any, max_rows: int, max_bytes: int) -> list[tuple[int, i
     n = sizes.size
     ends = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(sizes + 1, out=ends[1:])  # each item plus its comma
-    budget = max_bytes - len(_OPEN) - len(_CLOSE) + 1  # the last item has no comma
+    budget = max_bytes - ENVELOPE + 1  # the last item has no comma
     bounds: list[tuple[int, int]] = []
     start = 0
     while start < n:

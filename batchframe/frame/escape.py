@@ -73,8 +73,12 @@ def _special_positions(data: npt.NDArray[np.uint8]) -> npt.NDArray[np.intp]:
 def _insert_backslashes(
     data: npt.NDArray[np.uint8], special: npt.NDArray[np.intp]
 ) -> npt.NDArray[np.uint8]:
-    """``data`` with a backslash inserted before each special byte, chunk by chunk."""
-    out = np.empty(data.size + special.size, dtype=np.uint8)
+    """``data`` with a backslash inserted before each special byte, chunk by chunk.
+
+    The result lives in Arrow's memory pool, like the arrays it becomes part of: numpy's
+    buffers of this size would come from malloc's heaps, which keep them after use.
+    """
+    out = _arrow_bytes(data.size + special.size)
     bounds = np.searchsorted(special, np.arange(0, data.size + _STEP, _STEP))
     keep_buffer = np.empty(2 * _STEP, dtype=bool)
     for k, start in enumerate(range(0, data.size, _STEP)):
@@ -91,6 +95,12 @@ def _insert_backslashes(
         dst[keep] = chunk
         dst[slashes] = 92
     return out
+
+
+def _arrow_bytes(size: int) -> npt.NDArray[np.uint8]:
+    """A writable uint8 array over a new buffer of Arrow's memory pool."""
+    buffer = pa.allocate_buffer(max(size, 1))
+    return np.frombuffer(buffer, dtype=np.uint8, count=size)
 
 
 def json_escape(values: pa.Array | pa.ChunkedArray) -> pa.LargeStringArray:

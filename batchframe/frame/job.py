@@ -1,116 +1,158 @@
-"""``Job``: one submitted batch and the frame it came from; ``bf.attach`` reattaches later.
+"""``Job``: a submitted job (one batch per shard) and its input; ``bf.attach`` finds it again.
 
 >>> job = bf.submit(df, prompt="review", model="grok-4.3")   # doctest: +SKIP
 >>> job.wait()                                               # doctest: +SKIP
 >>> out = job.results()                                      # doctest: +SKIP
->>> job = bf.attach("batch_...", df)                         # doctest: +SKIP
+>>> job = bf.attach("reviews-v1", df)                        # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import html
 import logging
 import pathlib
-import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+import weakref
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
-
-import pandas as pd
-import pyarrow.compute as pc
 
 from batchframe._config import PollPolicy
 from batchframe._progress import ProgressBar, progress_bar
 from batchframe.client import Client
-from batchframe.errors import APIError, WaitTimeoutError
+from batchframe.errors import APIError, NotFinishedError, WaitTimeoutError
+from batchframe.frame.display import counts_text, job_html, summed_batch
+from batchframe.frame.reading import JobInput, Shard
+from batchframe.frame.sources import Source, as_source
+from batchframe.frame.spec import RequestSpec
 from batchframe.models import Batch
 
-__all__ = ["Job", "attach"]
+__all__ = ["Job", "settled"]
 
 logger = logging.getLogger("batchframe")
 
-_RETRY_NAME = re.compile(r"^(?P<base>.*)-retry-(?P<n>\d+)$")
+
+def settled(batch: Batch) -> bool:
+    """Nothing left to wait for: no request pending (a file batch not yet read does not count).
+
+    >>> settled(Batch(batch_id="b", state={"num_requests": 0}))
+    True
+    """
+    if batch.num_pending:
+        return False
+    unread_file = batch.input_file_id is not None and batch.num_requests == 0
+    return not unread_file or batch.is_cancelled
 
 
 class Job:
-    """A batch of requests built from a DataFrame, and how to follow and read it.
+    """A submitted job: one batch per shard, and how to follow it and read it back.
 
-    ``ids`` are the request IDs of ``df``'s rows in row order; without them they are derived
-    from ``df`` (``id_column`` values as strings, else the index labels as strings). Jobs come
-    from :func:`~batchframe.submit` or :func:`~batchframe.attach`; the constructor does no I/O.
+    Jobs come from :func:`~batchframe.submit` and :func:`~batchframe.attach`; the constructor
+    does no I/O. ``batch_id`` is the first shard's batch, ``batch_ids`` every shard's in row
+    order. A job that made its own client closes it on :meth:`close`, at the end of a ``with``
+    block, or when it is garbage-collected.
 
-    >>> job = Job("batch_1", client=client, df=df)                # doctest: +SKIP
-    >>> job.wait(timeout=600).num_success                         # doctest: +SKIP
+    >>> with bf.submit(df, prompt="q", model="grok-4.3") as job:  # doctest: +SKIP
+    ...     job.wait(); out = job.results()
     """
 
     def __init__(
         self,
-        batch_id: str,
+        batch_id: str | Sequence[Shard],
         *,
         client: Client,
-        df: pd.DataFrame | None = None,
-        ids: Iterable[str] | None = None,
-        id_column: str | None = None,
-        skipped_ids: Iterable[str] = (),
+        data: Any = None,
+        spec: RequestSpec | None = None,
+        id_column: Hashable | None = None,
         response_model: Any = None,
         name: str | None = None,
-        submit_kwargs: Mapping[str, Any] | None = None,
         owns_client: bool = False,
+        kept_ids: dict[int, Any] | None = None,
+        check_ids: bool = False,
+        manifest_dir: Any = None,
     ) -> None:
-        self._batch_id = batch_id
+        shards = [Shard(1, batch_id)] if isinstance(batch_id, str) else list(batch_id)
+        if not shards:
+            raise ValueError("a job needs at least one batch")
+        self._shards = shards
         self._client = client
-        # A shallow copy is a snapshot under copy-on-write (pandas 3): sorting or cutting the
-        # caller's frame in place later cannot shift rows against ``_ids`` (a mis-join).
-        self._df = None if df is None else df.copy(deep=False)
-        self._ids = None if df is None else frame_ids(df, ids, id_column)
-        self._id_column = id_column
-        self._skipped = frozenset(str(i) for i in skipped_ids)
-        self._response_model = response_model
+        self._spec = spec
+        source: Source | None = None if data is None else as_source(data)
+        column = id_column if id_column is not None else (spec.id_column if spec else None)
+        self._input = JobInput(source, spec, column, kept_ids)
+        self._response_model = (
+            response_model
+            if response_model is not None
+            else (spec.response_model if spec is not None else None)
+        )
         self.name = name
-        self._submit_kwargs = None if submit_kwargs is None else dict(submit_kwargs)
-        self._owns_client = owns_client
-        self._batch: Batch | None = None
+        self._named = name is not None  # a job name (not just its batch's) reattaches every shard
+        self._check_ids = check_ids
+        self._manifest_dir = manifest_dir
+        self._batches: dict[str, Batch] = {}
+        self._closer = weakref.finalize(self, client.close) if owns_client else None
 
     # -- state -------------------------------------------------------------------------------
 
     @property
     def batch_id(self) -> str:
-        return self._batch_id
+        """The first shard's batch ID (the only one of a one-shard job)."""
+        return self._shards[0].batch_id
+
+    @property
+    def batch_ids(self) -> tuple[str, ...]:
+        """Every shard's batch ID, in row order."""
+        return tuple(s.batch_id for s in self._shards)
+
+    @property
+    def shards(self) -> tuple[Shard, ...]:
+        return tuple(self._shards)
+
+    @property
+    def spec(self) -> RequestSpec | None:
+        """What was sent for each row, when known (submit, or a manifest)."""
+        return self._spec
 
     @property
     def batch(self) -> Batch | None:
-        """The last :class:`~batchframe.Batch` seen (no network); ``None`` before any."""
-        return self._batch
+        """The last state seen (no network), shards summed; ``None`` before any."""
+        seen = [self._batches.get(b) for b in self.batch_ids]
+        if any(b is None for b in seen):
+            return None
+        return summed_batch([b for b in seen if b is not None], self.name)
 
     @property
     def client(self) -> Client:
         return self._client
 
     def refresh(self) -> Batch:
-        """Fetch the batch and its counters now.
+        """Fetch every shard's batch now; a multi-shard job sums their counters.
 
         >>> job.refresh().num_pending                                # doctest: +SKIP
         """
-        self._batch = self._client.get_batch(self._batch_id)
+        for batch_id in self.batch_ids:
+            self._batches[batch_id] = self._client.get_batch(batch_id)
+        batch = self.batch
+        assert batch is not None
         if not self.name:
-            self.name = self._batch.name or None
-        return self._batch
+            self.name = self._batches[self.batch_id].name or None
+        return batch
 
     def cancel(self) -> Batch:
-        """Cancel the batch: pending requests become ``cancelled`` rows ("Batch cancelled").
+        """Cancel every shard: pending requests become ``cancelled`` rows ("Batch cancelled").
 
         >>> job.cancel().num_cancelled                                # doctest: +SKIP
         """
-        self._batch = self._client.cancel_batch(self._batch_id)
-        return self._batch
+        for batch_id in self.batch_ids:
+            self._batches[batch_id] = self._client.cancel_batch(batch_id)
+        batch = self.batch
+        assert batch is not None
+        return batch
 
     def close(self) -> None:
         """Close the client if this job created it (``submit``/``attach`` without ``client``)."""
-        if self._owns_client:
-            self._client.close()
+        if self._closer is not None:
+            self._closer()
 
     def __enter__(self) -> Job:
         return self
@@ -129,246 +171,170 @@ class Job:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> Batch:
-        """Poll until no request is pending, with a progress bar; return the final Batch.
+        """Poll until no request of any shard is pending, with one progress bar; return the
+        final Batch (shards summed).
 
         Polls start ``poll.initial`` seconds apart and grow by ``poll.factor`` up to
         ``poll.maximum``. ``timeout`` (seconds) raises :class:`~batchframe.WaitTimeoutError`
-        carrying the last Batch seen. Ctrl-C stops waiting but leaves the batch running (it is
-        not cancelled) and tells how to reattach. Plain blocking calls, no asyncio, so it works
-        inside Jupyter's running event loop.
+        carrying the last Batch seen. A batch with nothing pending (an empty one too) returns at
+        once. Ctrl-C stops waiting but leaves the batches running (they are not cancelled) and
+        tells how to reattach. Plain blocking calls, no asyncio, so it works in Jupyter.
 
         >>> job.wait(timeout=3600)                                  # doctest: +SKIP
         """
         policy = poll or PollPolicy()
         deadline = None if timeout is None else clock() + timeout
         delay = policy.initial
-        desc = self.name or self._batch_id
         try:
             batch = self.refresh()
-            # Start the bar at what is already finished, so its rate counts only new progress.
             with progress_bar(
                 total=batch.num_requests,
                 initial=batch.num_finished,
-                desc=desc,
+                desc=self.name or self.batch_id,
                 unit="req",
                 enabled=progress,
             ) as bar:
                 while True:
                     _show(bar, batch)
-                    if _settled(batch):
+                    if self.finished:
                         return batch
                     if deadline is not None and clock() >= deadline:
                         raise WaitTimeoutError(_timeout_message(batch, timeout or 0.0), batch)
                     sleep(delay if deadline is None else min(delay, deadline - clock()))
                     delay = min(delay * policy.factor, policy.maximum)
-                    batch = self.refresh()
+                    batch = self._refresh_unsettled()
         except KeyboardInterrupt:
             self._hint_reattach()
             raise
 
+    @property
+    def finished(self) -> bool:
+        """Every shard seen settled (no network; see :meth:`refresh`)."""
+        seen = [self._batches.get(b) for b in self.batch_ids]
+        return all(b is not None and settled(b) for b in seen)
+
+    def _refresh_unsettled(self) -> Batch:
+        for batch_id in self.batch_ids:
+            known = self._batches.get(batch_id)
+            if known is None or not settled(known):
+                self._batches[batch_id] = self._client.get_batch(batch_id)
+        batch = self.batch
+        assert batch is not None
+        return batch
+
     def _hint_reattach(self) -> None:
-        frame = ", df" if self._df is not None else ""
+        frame = ", df" if self._input.source is not None else ""
+        target = self.name if self._named and self.name else self.batch_id
         hint = (
-            f"\nStopped waiting; batch {self._batch_id} keeps running (not cancelled). "
-            f'Reattach later with bf.attach("{self._batch_id}"{frame}).\n'
+            f"\nStopped waiting; job {target} keeps running (not cancelled). "
+            f'Reattach later with bf.attach("{target}"{frame}).\n'
         )
         logger.info(hint.strip())
-        # A closed or odd stderr must not mask the interrupt.
-        with contextlib.suppress(OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError):  # a closed stderr must not mask Ctrl-C
             sys.stderr.write(hint)
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _source(self) -> Any:
-        from batchframe.frame.results import ResultSource
+    def _ready(self, partial: bool) -> dict[str, Batch]:
+        batch = self.refresh()
+        if not partial and not self.finished:
+            raise NotFinishedError(
+                f"Job {self.name or self.batch_id} is not finished ({batch.num_pending} of "
+                f"{batch.num_requests} requests pending). Call job.wait() first, or pass "
+                "partial=True for the rows finished so far (the rest come back as 'pending').",
+                batch,
+            )
+        return dict(self._batches)
 
-        return ResultSource(
-            client=self._client,
-            batch_id=self._batch_id,
-            df=self._df,
-            ids=self._ids,
-            skipped_ids=self._skipped,
-            response_model=self._response_model,
-        )
+    def results(self, partial: bool = False) -> Any:
+        """The input rows (same index and row order) plus the result columns.
 
-    def results(self, partial: bool = False) -> pd.DataFrame:
-        """The input frame (same index and row order) plus the result columns.
-
-        Columns added: ``batch_request_id``, ``state``, ``content``, ``reasoning_content``,
-        ``finish_reason``, ``model``, the token counts (Int64), ``cost_usd`` (Float64) and
-        ``error``; with a ``response_model``, one column per field plus ``parse_error``. Rows
-        without a result are ``pending`` (or ``skipped``). Before the batch is done this raises
-        unless ``partial=True``. Attached by ID alone, it is the result columns, one row per
-        request, ordered by ``batch_request_id``.
+        Returns the kind of table that went in: pandas for pandas (and for files), polars for
+        polars, a pyarrow Table for Arrow. Columns added: ``batch_request_id``, ``state``,
+        ``content``, ``reasoning_content``, ``finish_reason``, ``model``, the token counts
+        (Int64), ``cost_usd`` (Float64), ``error`` and ``origin``; with a ``response_model``,
+        one column per field plus ``parse_error``. Rows without a result are ``pending``,
+        ``skipped`` or ``not_sent``. Before every shard is done this raises
+        :class:`~batchframe.NotFinishedError` unless ``partial=True``. Attached without the
+        input, it is the result columns alone, one row per request, shard by shard, by ID.
 
         >>> job.results()[["content", "state"]]                      # doctest: +SKIP
         """
-        from batchframe.frame.results import collect_results
+        from batchframe.frame.collect import collect_results
 
-        return collect_results(self._source(), self.refresh(), partial=partial)
+        return collect_results(self, self._ready(partial))
 
     def to_parquet(self, path: str | pathlib.Path) -> pathlib.Path:
-        """Stream the same table as ``results(partial=True)`` to a Parquet file, page by page.
+        """Stream the same table as ``results(partial=True)`` to a Parquet file, in the input's
+        row order, shard by shard: memory holds one shard's results, not the job's.
 
-        Rows come in result-page order (by ``batch_request_id``), then the rows without a
-        result in frame order; ``pd.read_parquet`` restores the index and the dtypes.
+        ``pd.read_parquet`` gives back a pandas input's index and dtypes.
 
         >>> job.to_parquet("out/reviews.parquet")                   # doctest: +SKIP
         PosixPath('out/reviews.parquet')
         """
         from batchframe.frame.parquet import write_parquet
 
-        return write_parquet(self._source(), self.refresh(), path)
+        return write_parquet(self, self._ready(partial=True), path)
 
     def cost(self) -> Any:
-        """Token and cost totals over the finished rows (a ``CostSummary``).
-
-        Totals come from the result pages; ``pending`` and ``rows`` from the batch counters.
+        """Token and cost totals over the finished rows of every shard (a ``CostSummary``).
 
         >>> job.cost()                                              # doctest: +SKIP
         """
-        from batchframe.frame.cost import summarize_cost
-        from batchframe.frame.results import iter_result_pages, result_table
+        from batchframe.frame.cost import job_cost
 
-        batch = self.refresh()
-        summary = summarize_cost(result_table(iter_result_pages(self._client, self._batch_id)))
-        return dataclasses.replace(
-            summary, rows=summary.rows + batch.num_pending, pending=batch.num_pending
-        )
-
-    # -- retrying ----------------------------------------------------------------------------
+        return job_cost(self._client, self.batch_ids, self._ready(partial=True))
 
     def retry_failed(self, **overrides: Any) -> Job:
-        """Submit the failed rows again as a new batch; its results join on the same IDs.
+        """Submit the failed rows of every shard again as a new job; its rows keep their IDs.
 
-        ``overrides`` replace the original ``submit`` arguments (``model=``, ``max_tokens=``,
-        ``name=``, ...). The new batch is named ``"<name>-retry-<n>"``; rerunning the same retry
-        reattaches to it (``submit``'s manifest) rather than sending the rows twice.
+        ``overrides`` replace what was sent (``model=``, ``max_tokens=``, ...) or the submit
+        options (``name=``, ``client=``, ...). The new job is named ``"<name>-retry-<n>"``;
+        rerunning the same retry reattaches to it rather than sending the rows twice.
 
         >>> retry = job.retry_failed(max_tokens=2048)               # doctest: +SKIP
         """
-        if self._df is None or self._submit_kwargs is None or self._ids is None:
-            raise ValueError(
-                f"retry_failed needs the input frame and the submit settings; job "
-                f"{self._batch_id} was attached without them. Submit the failed rows yourself: "
-                "bf.submit(df[failed], ...)."
-            )
-        failed = self._failed_ids()
-        mask = self._ids.isin(failed)
-        if not mask.any():
-            raise ValueError(f"Batch {self._batch_id} has no failed rows to retry.")
-        from batchframe.frame.submit import submit
+        from batchframe.frame.retry import retry_failed
 
-        kwargs: dict[str, Any] = {**self._submit_kwargs, **overrides}
-        kwargs.setdefault("client", self._client)
-        kwargs.setdefault("name", retry_name(self.name or self._batch_id))
-        # The failed rows keep their index labels / ID column, so they keep their request IDs.
-        job: Job = submit(self._df[mask], **kwargs)
-        return job
+        return retry_failed(self, self._ready(partial=True), overrides)
 
-    def _failed_ids(self) -> list[str]:
-        from batchframe.frame.results import iter_result_pages, result_table
+    @property
+    def input(self) -> JobInput:
+        return self._input
 
-        table = result_table(iter_result_pages(self._client, self._batch_id))
-        failed = table.filter(pc.equal(table["state"], "failed"))
-        return [str(i) for i in failed["batch_request_id"].to_pylist()]
+    @property
+    def response_model(self) -> Any:
+        return self._response_model
+
+    @property
+    def manifest_dir(self) -> Any:
+        """Where this job's manifest is kept (``None``: the default place)."""
+        return self._manifest_dir
+
+    @property
+    def checks_ids(self) -> bool:
+        """Whether results must check every server ID against the input (no manifest)."""
+        return self._check_ids
 
     # -- display -----------------------------------------------------------------------------
 
     def __repr__(self) -> str:
-        """Plain text from the last Batch seen; never does network."""
-        return f"Job(name={self.name!r}, batch_id={self._batch_id!r}, {_counts_text(self._batch)})"
+        """Plain text from the last state seen; never does network."""
+        shards = f", shards={len(self._shards)}" if len(self._shards) > 1 else ""
+        return (
+            f"Job(name={self.name!r}, batch_id={self.batch_id!r}{shards}, "
+            f"{counts_text(self.batch)})"
+        )
 
     def _repr_html_(self) -> str:
-        """A small HTML summary for notebooks.
-
-        It refreshes the batch once when the last one seen is missing or still running (one
-        GET); if that fails it shows the last state seen. ``repr()`` never does network.
-        """
-        if self._batch is None or not _settled(self._batch):
+        """A small HTML summary for notebooks (one GET per shard while it runs)."""
+        if not self.finished:
             try:
                 self.refresh()
             except APIError as exc:
-                logger.debug("could not refresh %s for display: %s", self._batch_id, exc)
-        return job_html(self.name, self._batch_id, self._batch)
-
-
-def frame_ids(df: pd.DataFrame, ids: Iterable[str] | None, id_column: str | None) -> pd.Index:
-    """Request IDs of ``df``'s rows, in row order (derived as ``submit`` derives them).
-
-    >>> list(frame_ids(pd.DataFrame({"x": [1, 2]}, index=[10, 20]), None, None))
-    ['10', '20']
-    """
-    if ids is None:
-        from batchframe.frame.columns import request_ids  # validates: unique, non-null, ...
-
-        derived: pd.Index = pd.Index(
-            request_ids(df, id_column).to_numpy(zero_copy_only=False), dtype=object
-        )
-        return derived
-    index = pd.Index(list(ids), dtype=object)
-    if len(index) != len(df):
-        raise ValueError(f"got {len(index)} ids for a frame of {len(df)} rows")
-    dup = index.duplicated(keep=False)
-    if dup.any():
-        raise ValueError(f"request IDs must be unique; repeated: {sorted(set(index[dup]))[:5]}")
-    return index
-
-
-def retry_name(name: str) -> str:
-    """The next retry's batch name.
-
-    >>> retry_name("reviews"), retry_name("reviews-retry-1")
-    ('reviews-retry-1', 'reviews-retry-2')
-    """
-    match = _RETRY_NAME.match(name)
-    if match is None:
-        return f"{name}-retry-1"
-    return f"{match['base']}-retry-{int(match['n']) + 1}"
-
-
-def attach(
-    batch_id: str,
-    df: pd.DataFrame | None = None,
-    *,
-    id_column: str | None = None,
-    client: Client | None = None,
-    **kwargs: Any,
-) -> Job:
-    """Reattach to a batch by ID, from any process, with or without its input frame.
-
-    When ``submit`` left a manifest for the batch, its name, ID column, model and base URL are
-    used where not given. ``kwargs`` go to :class:`Job` (``response_model=``, ``skipped_ids=``,
-    ``submit_kwargs=``, ...). No network call is made here.
-
-    >>> job = bf.attach("batch_0f3c...", df)                     # doctest: +SKIP
-    >>> job.results()                                            # doctest: +SKIP
-    """
-    from batchframe.frame.manifest import find_manifest
-
-    manifest = find_manifest(batch_id)
-    owns = client is None
-    if manifest is not None:
-        if id_column is None:
-            id_column = manifest.id_column
-        kwargs.setdefault("name", manifest.name)
-        if manifest.submit_kwargs is not None and df is not None:
-            kwargs.setdefault("submit_kwargs", manifest.submit_kwargs)
-        if df is not None:
-            kwargs.setdefault("skipped_ids", manifest.skipped_ids)
-        if client is None:
-            client = Client(base_url=manifest.base_url)
-    if client is None:
-        client = Client()
-    return Job(batch_id, client=client, df=df, id_column=id_column, owns_client=owns, **kwargs)
-
-
-# -- display helpers --------------------------------------------------------------------------
-
-
-def _settled(batch: Batch) -> bool:
-    """No request is pending: done, or a cancelled batch with nothing left to do."""
-    return batch.is_done or (batch.is_cancelled and batch.num_pending == 0)
+                logger.debug("could not refresh %s for display: %s", self.batch_id, exc)
+        return job_html(self.name, self.batch_ids, self.batch)
 
 
 def _show(bar: ProgressBar, batch: Batch) -> None:
@@ -381,28 +347,8 @@ def _show(bar: ProgressBar, batch: Batch) -> None:
 
 def _timeout_message(batch: Batch, timeout: float) -> str:
     return (
-        f"Batch {batch.batch_id} still has {batch.num_pending} of {batch.num_requests} requests "
-        f"pending after {timeout:g}s. It keeps running: call wait() again, or read what is done "
-        "with results(partial=True). The last state seen is on this error's .batch."
+        f"Job {batch.name or batch.batch_id} still has {batch.num_pending} of "
+        f"{batch.num_requests} requests pending after {timeout:g}s. It keeps running: call "
+        "wait() again, or read what is done with results(partial=True). The last state seen "
+        "is on this error's .batch."
     )
-
-
-def _counts_text(batch: Batch | None) -> str:
-    if batch is None:
-        return "not fetched yet"
-    return (
-        f"requests={batch.num_requests}, ok={batch.num_success}, failed={batch.num_error}, "
-        f"cancelled={batch.num_cancelled}, pending={batch.num_pending}"
-    )
-
-
-def job_html(name: str | None, batch_id: str, batch: Batch | None) -> str:
-    """The notebook summary of a job: name, ID, counts and an HTML progress bar."""
-    title = html.escape(name or "(unnamed)")
-    head = f"<b>batchframe Job</b> {title} <code>{html.escape(batch_id)}</code>"
-    if batch is None:
-        return f"<div>{head}<br><i>state not fetched yet</i></div>"
-    total = max(batch.num_requests, 1)
-    counts = html.escape(_counts_text(batch))
-    bar = f'<progress value="{batch.num_finished}" max="{total}"></progress>'
-    return f"<div>{head}<br>{bar} {batch.num_finished}/{batch.num_requests}<br>{counts}</div>"

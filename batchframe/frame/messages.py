@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-import pandas as pd
 import pyarrow as pa
 
 __all__ = ["check_messages", "messages_array"]
@@ -41,12 +40,12 @@ def check_messages(value: Any) -> list[dict[str, Any]]:
 
 
 def messages_array(
-    series: pd.Series, ids: pa.LargeStringArray, column: Any, system: str | None
+    values: list[Any], ids: pa.LargeStringArray, column: Any, system: str | None
 ) -> pa.LargeStringArray:
     """The JSON text of each row's message list (``system`` first when given)."""
     first = [{"role": "system", "content": system}] if system else []
     out: list[str] = []
-    for i, value in enumerate(series.tolist()):
+    for i, value in enumerate(values):
         try:
             out.append(orjson.dumps([*first, *check_messages(value)]).decode("utf-8"))
         except (ValueError, TypeError) as exc:

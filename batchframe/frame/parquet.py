@@ -1,122 +1,170 @@
-"""Stream a batch's results to a Parquet file, one results page at a time.
+"""Stream a job's results to one Parquet file, in the input's row order, shard by shard.
 
-The file holds the same rows and columns as ``Job.results()`` (the input frame's columns, its
-index, the result columns and any structured columns), with the pandas metadata that makes
-``pd.read_parquet`` give back the same dtypes. Memory is bounded by a page, not by the job: only
-the input frame (which the caller holds anyway) and a per-row "written" mask stay resident.
+The file holds the same rows and columns as ``Job.results()`` (the input's columns, a pandas
+input's index, the result columns and any structured columns); for a pandas input it carries the
+pandas metadata that makes ``pd.read_parquet`` give back the same index and dtypes. Memory is
+bounded by one shard's results and one row group, not by the job: the input is read again in
+order, a segment at a time, beside its joined results.
 
-Row order follows the result pages (the server returns them by ``batch_request_id``), then the
-rows without a result (pending, skipped) in frame order. Sort or re-index after reading if the
-frame's order matters; ``results()`` keeps the frame's order.
-
->>> write_parquet(source, batch, "out/reviews.parquet")         # doctest: +SKIP
+>>> write_parquet(job, batches, "out/reviews.parquet")         # doctest: +SKIP
 PosixPath('out/reviews.parquet')
 """
 
 from __future__ import annotations
 
-import enum
-import logging
 import os
 import pathlib
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pydantic import BaseModel
 
-from batchframe._config import PAGE_LIMIT
 from batchframe.frame.atomic import replaced_atomically
+from batchframe.frame.collect import input_table
 from batchframe.frame.decode import RESULT_SCHEMA
-from batchframe.frame.results import (
-    ResultSource,
-    attach_columns,
-    fetch_request_states,
-    fill_state,
-    iter_result_pages,
-    pending_rows,
-    positions_in_frame,
-)
+from batchframe.frame.heap import release_freed_memory
+from batchframe.frame.output import json_fields, json_text, with_results, with_results_pandas
+from batchframe.frame.reading import iter_segments, segment_results
+from batchframe.frame.sources import PandasSource, Source, SourceBatch
 from batchframe.models import Batch
 
-__all__ = ["write_parquet"]
+if TYPE_CHECKING:
+    from batchframe.frame.job import Job
 
-logger = logging.getLogger("batchframe")
+__all__ = ["ROW_GROUP_ROWS", "write_parquet"]
+
+#: Rows per row group: bounded memory, and files that read fast.
+ROW_GROUP_ROWS = 65_536
+
+Renderer = Callable[[pa.Table | None, pd.DataFrame | None, pa.Table], pa.Table]
 
 
-def write_parquet(source: ResultSource, batch: Batch, path: str | os.PathLike[str]) -> pathlib.Path:
-    """Write the results of ``source``'s batch to ``path`` and return it (see ``Job.to_parquet``).
+def write_parquet(
+    job: Job, batches: dict[str, Batch], path: str | os.PathLike[str]
+) -> pathlib.Path:
+    """Write the job's results to ``path`` and return it (see ``Job.to_parquet``).
 
     Parent folders are created. The file is written under a temporary name in the same folder
-    and renamed at the end, so a crash never leaves a half-written file under ``path``.
+    and renamed at the end, so a crash never leaves a half-written file under ``path``. The
+    input is read twice, both times in order: the ID columns to join each segment, then every
+    column a row group at a time beside the joined results.
     """
     target = pathlib.Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    states = (
-        fetch_request_states(source.client, source.batch_id)
-        if source.needs_request_states(batch)
-        else None
-    )
-    schema = output_schema(source)
-    to_arrow = _arrow_renderer(source, schema)
+    source = job.input.source
+    schema, render = _plan(source, job.response_model)
+    frame = source.frame if isinstance(source, PandasSource) else None
+    stream = None
+    if source is not None and source.rereadable and frame is None:
+        stream = RowStream(source.batches())
+    done = 0
     with replaced_atomically(target) as tmp, pq.ParquetWriter(tmp, schema) as writer:
-        pending: list[pa.Table] = []
-        size = 0
-        for rows, taken in _output_pieces(source, states):
-            pending.append(to_arrow(rows, taken))
-            size += taken.num_rows
-            if size >= ROW_GROUP_ROWS:  # a few dozen pages per row group, not one each
-                writer.write_table(pa.concat_tables(pending))
-                pending, size = [], 0
-        if pending:
-            writer.write_table(pa.concat_tables(pending))
+        for segment in iter_segments(job.input, list(job.shards), inputs=False):
+            results = segment_results(job.client, segment, batches, check_ids=job.checks_ids)
+            del segment  # one segment in memory at a time
+            for start in range(0, results.num_rows, ROW_GROUP_ROWS):
+                part = results.part(start, start + ROW_GROUP_ROWS)  # a row group's copy only
+                rows = part.num_rows
+                table = None if stream is None else stream.take(rows)
+                piece = None if frame is None else frame.iloc[done : done + rows]
+                writer.write_table(render(table, piece, part))
+                done += rows
+                del part, table, piece
+            del results
+            release_freed_memory()
     return target
 
 
-#: Rows buffered before a row group is written: bounded memory, and files that read fast.
-ROW_GROUP_ROWS = 50_000
+class RowStream:
+    """Rows of a source read in order, handed out ``n`` at a time as Arrow tables."""
+
+    def __init__(self, batches: Iterator[SourceBatch]) -> None:
+        self._batches = batches
+        self._carry: SourceBatch | None = None
+
+    def take(self, n: int) -> pa.Table:
+        pieces: list[SourceBatch] = []
+        while n > 0:
+            batch = self._carry if self._carry is not None else next(self._batches, None)
+            self._carry = None
+            if batch is None:
+                break
+            if batch.num_rows > n:
+                self._carry = batch.slice(n, batch.num_rows - n)
+                batch = batch.slice(0, n)
+            pieces.append(batch)
+            n -= batch.num_rows
+        return input_table(pieces)
 
 
-def _arrow_renderer(
-    source: ResultSource, schema: pa.Schema
-) -> Callable[[np.ndarray | None, pa.Table], pa.Table]:
-    """How a piece (input rows + their result columns) becomes a table of ``schema``.
+def _plan(source: Source | None, model: Any) -> tuple[pa.Schema, Renderer]:
+    """The output schema, fixed before the first row, and how each piece becomes a table."""
+    if isinstance(source, PandasSource):
+        return _pandas_plan(source.frame, model)
+    if source is None:
+        return _results_plan(model)
+    if not source.rereadable:
+        empty = with_results(None, RESULT_SCHEMA.empty_table(), model)
+        return empty.schema, lambda _t, _f, results: with_results(None, results, model).cast(
+            empty.schema
+        )
+    inputs = source.arrow_schema().empty_table()
+    schema = with_results(inputs, RESULT_SCHEMA.empty_table(), model).schema
 
-    Without structured output the input frame is converted to Arrow once and each piece is a
-    ``take`` of it beside the result columns: no pandas round trip per page. With a
-    ``response_model`` the parsed columns come from pandas (``attach_columns``).
-    """
-    keep_index = source.df is not None  # without a frame the index is just 0..n-1
-    if source.df is None or source.response_model is not None:
-        as_json = _json_fields(source.response_model)
+    def render(table: pa.Table | None, _frame: pd.DataFrame | None, results: pa.Table) -> pa.Table:
+        return with_results(table, results, model).cast(schema)
 
-        def via_pandas(rows: np.ndarray | None, taken: pa.Table) -> pa.Table:
-            part = None if rows is None or source.df is None else source.df.iloc[rows]
-            frame = attach_columns(part, taken, source.response_model)
+    return schema, render
+
+
+def _results_plan(model: Any) -> tuple[pa.Schema, Renderer]:
+    """Result columns alone, with the pandas metadata ``results()`` gives them."""
+    as_json = json_fields(model)
+
+    def frame(results: pa.Table) -> pd.DataFrame:
+        out = with_results_pandas(None, results, model)
+        for name in as_json:
+            out[name] = out[name].map(json_text, na_action="ignore").astype(pd.StringDtype())
+        return out
+
+    schema = pa.Schema.from_pandas(frame(RESULT_SCHEMA.empty_table()), preserve_index=False)
+
+    def render(_t: pa.Table | None, _f: pd.DataFrame | None, results: pa.Table) -> pa.Table:
+        return pa.Table.from_pandas(frame(results), schema=schema, preserve_index=False)
+
+    return schema, render
+
+
+def _pandas_plan(df: pd.DataFrame, model: Any) -> tuple[pa.Schema, Renderer]:
+    schema = output_schema(df, model)
+    if model is not None:
+        as_json = json_fields(model)
+
+        def via_pandas(
+            _t: pa.Table | None, part: pd.DataFrame | None, results: pa.Table
+        ) -> pa.Table:
+            frame = with_results_pandas(part, results, model)
             for name in as_json:
-                frame[name] = frame[name].map(_json_text, na_action="ignore")
-            return pa.Table.from_pandas(frame, schema=schema, preserve_index=keep_index)
+                frame[name] = frame[name].map(json_text, na_action="ignore")
+            return pa.Table.from_pandas(frame, schema=schema, preserve_index=True)
 
-        return via_pandas
+        return schema, via_pandas
     result_names = set(RESULT_SCHEMA.names)
-    inputs = source.df.drop(columns=[c for c in source.df.columns if c in result_names])
-    input_table = _with_index_names(pa.Table.from_pandas(inputs, preserve_index=True), schema)
 
-    def via_arrow(rows: np.ndarray | None, taken: pa.Table) -> pa.Table:
-        assert rows is not None
-        part = input_table.take(pa.array(rows, pa.int64()))
+    def via_arrow(_t: pa.Table | None, part: pd.DataFrame | None, results: pa.Table) -> pa.Table:
+        assert part is not None
+        inputs = part.drop(columns=[c for c in part.columns if c in result_names])
+        table = _with_index_names(pa.Table.from_pandas(inputs, preserve_index=True), schema)
         columns = [
-            (taken if field.name in result_names else part)[field.name].cast(field.type)
+            (results if field.name in result_names else table)[field.name].cast(field.type)
             for field in schema
         ]
         return pa.Table.from_arrays(columns, schema=schema)
 
-    return via_arrow
+    return schema, via_arrow
 
 
 def _index_names(schema: pa.Schema) -> list[str]:
@@ -135,124 +183,22 @@ def _with_index_names(inputs: pa.Table, schema: pa.Schema) -> pa.Table:
     return inputs.rename_columns([names.get(name, name) for name in inputs.column_names])
 
 
-def _json_fields(response_model: Any) -> list[str]:
-    """Structured fields without a scalar column type (lists, dicts, nested models).
-
-    ``results()`` keeps their Python values; Parquet stores them as JSON text, one string per
-    row, because their Arrow type cannot be fixed before the first page.
-    """
-    if response_model is None:
-        return []
-    from batchframe.frame.structured import column_dtype
-
-    return [
-        name
-        for name, field in response_model.model_fields.items()
-        if column_dtype(field.annotation) == "object"
-    ]
-
-
-def _json_text(value: Any) -> str:
-    if isinstance(value, BaseModel):
-        return value.model_dump_json()
-    return orjson.dumps(value, default=_plain).decode()
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, enum.Enum):
-        return value.value
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
-
-
-def output_schema(source: ResultSource) -> pa.Schema:
-    """The Arrow schema of the output (with pandas metadata), fixed before the first page.
+def output_schema(df: pd.DataFrame, model: Any) -> pa.Schema:
+    """The Arrow schema (with pandas metadata) of a pandas input's output.
 
     Types come from an empty output frame; input columns of ``object`` dtype (whose type an
     empty frame cannot tell) are inferred from the whole input column once.
     """
-    head = None if source.df is None else source.df.iloc[:0]
-    template = attach_columns(head, RESULT_SCHEMA.empty_table(), source.response_model)
-    schema = pa.Schema.from_pandas(template, preserve_index=source.df is not None)
+    template = with_results_pandas(df.iloc[:0], RESULT_SCHEMA.empty_table(), model)
+    for name in json_fields(model):
+        template[name] = template[name].astype(pd.StringDtype())
+    schema = pa.Schema.from_pandas(template, preserve_index=True)
     unknown = [f.name for f in schema if pa.types.is_null(f.type)]
-    if unknown and source.df is not None:
-        known = [c for c in unknown if c in source.df.columns]
-        inferred = pa.Schema.from_pandas(source.df[known], preserve_index=False)
+    known = [c for c in unknown if c in df.columns]
+    if known:
+        inferred = pa.Schema.from_pandas(df[known], preserve_index=False)
         for field in inferred:
             schema = schema.set(schema.get_field_index(field.name), field)
     for name in [f.name for f in schema if pa.types.is_null(f.type)]:
-        # Nothing to infer from (an all-null object column): store text.
-        index = schema.get_field_index(name)
-        schema = schema.set(index, pa.field(name, pa.string()))
+        schema = schema.set(schema.get_field_index(name), pa.field(name, pa.large_string()))
     return schema
-
-
-Piece = tuple[np.ndarray | None, pa.Table]  # input row positions (None: no frame), result rows
-
-
-def _output_pieces(source: ResultSource, states: pa.Table | None) -> Iterator[Piece]:
-    if source.df is None or source.ids is None:
-        yield from _pieces_without_frame(source, states)
-        return
-    ids = source.ids
-    written = np.zeros(len(ids), dtype=bool)
-    for page in iter_result_pages(source.client, source.batch_id):
-        table = pa.Table.from_batches([page])
-        positions = positions_in_frame(ids, table["batch_request_id"])
-        keep = positions >= 0
-        keep[keep] = _first_time(positions[keep], written)
-        rows = positions[keep]
-        written[rows] = True
-        if len(rows):
-            taken = fill_state(table.filter(pa.array(keep)), ids[rows], source.skipped_ids, None)
-            yield rows, taken
-    yield from _rows_without_result(source, np.flatnonzero(~written), states)
-
-
-def _first_time(positions: np.ndarray, written: np.ndarray) -> np.ndarray:
-    """Which of ``positions`` get written now (not written before, first in this page)."""
-    fresh = ~written[positions] & ~pd.Index(positions).duplicated(keep="first")
-    if not fresh.all():
-        logger.warning("%d duplicate results (kept the first of each)", int((~fresh).sum()))
-    return np.asarray(fresh, dtype=bool)
-
-
-def _rows_without_result(
-    source: ResultSource, rows: np.ndarray, states: pa.Table | None
-) -> Iterator[Piece]:
-    """The frame's rows that have no result, a page at a time, with their fallback state."""
-    assert source.df is not None and source.ids is not None
-    in_batch_ids = None if states is None else states["batch_request_id"].to_pylist()
-    for start in range(0, len(rows), PAGE_LIMIT):
-        part = rows[start : start + PAGE_LIMIT]
-        ids = source.ids[part]
-        id_array = pa.array(np.asarray(ids, dtype=object), pa.string())
-        empty = pending_rows(RESULT_SCHEMA, id_array, state=None)
-        in_batch = None if in_batch_ids is None else ids.isin(in_batch_ids)
-        taken = fill_state(empty, ids, source.skipped_ids, in_batch)
-        yield part, taken
-
-
-def _pieces_without_frame(source: ResultSource, states: pa.Table | None) -> Iterator[Piece]:
-    """Result columns alone: every result page, then requests still pending."""
-    seen: set[str] = set()
-    for page in iter_result_pages(source.client, source.batch_id):
-        ids = page.column("batch_request_id").to_pylist()
-        fresh = np.fromiter((i not in seen for i in ids), dtype=bool, count=len(ids))
-        fresh &= ~pd.Index(ids).duplicated(keep="first")
-        if not fresh.all():
-            logger.warning("%d duplicate results (kept the first of each)", int((~fresh).sum()))
-        seen.update(ids)
-        table = pa.Table.from_batches([page]).filter(pa.array(fresh))
-        if table.num_rows:
-            yield None, table
-    if states is not None and states.num_rows:
-        rest = states.filter(
-            pc.invert(
-                pc.is_in(states["batch_request_id"], value_set=pa.array(list(seen), pa.string()))
-            )
-        )
-        for start in range(0, rest.num_rows, PAGE_LIMIT):
-            chunk = rest.slice(start, PAGE_LIMIT)
-            yield None, pending_rows(RESULT_SCHEMA, chunk["batch_request_id"])

@@ -1,13 +1,12 @@
-"""Results: page through a batch's results in Arrow and join them back onto the input frame.
+"""Paging: a batch's result and request pages, fetched ahead by a thread, decoded into Arrow.
 
-The hot path is columnar. Each results page is decoded straight into an Arrow record batch
+Each results page is decoded straight into an Arrow record batch
 (:func:`~batchframe.frame.decode.decode_results_page`) while a background thread already fetches
-the next page; the join computes row positions once with ``Index.get_indexer`` and ``take``s the
-result columns into the frame's row order. No pydantic object and no dict per row.
+the next page. No pydantic object and no dict per row.
 
->>> out = collect_results(source, batch, partial=False)        # doctest: +SKIP
->>> list(out.columns[-3:])                                      # doctest: +SKIP
-['total_tokens', 'cost_usd', 'error']
+>>> pages = list(iter_result_pages(client, job.batch_id))      # doctest: +SKIP
+>>> pages[0].schema.names[:2]                                   # doctest: +SKIP
+['batch_request_id', 'state']
 """
 
 from __future__ import annotations
@@ -17,28 +16,20 @@ import queue
 import re
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import numpy as np
 import orjson
-import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from batchframe._config import PAGE_LIMIT
 from batchframe.client import Client
-from batchframe.errors import NotFinishedError, PaginationError
-from batchframe.models import Batch
+from batchframe.errors import PaginationError
 
 __all__ = [
-    "ResultSource",
-    "collect_results",
     "fetch_request_states",
     "iter_result_pages",
     "peek_token",
     "prefetch_pages",
-    "result_table",
 ]
 
 logger = logging.getLogger("batchframe")
@@ -51,9 +42,6 @@ UNSURE: Any = type("Unsure", (), {"__repr__": lambda self: "UNSURE"})()
 # The top-level key "pagination_token" as the last member of the page object. A string value
 # cannot contain an unescaped quote, so this only matches the outermost object's own member.
 _TAIL_TOKEN = re.compile(rb'"pagination_token"\s*:\s*(null|"(?:[^"\\]|\\.)*")\s*}\s*\Z', re.S)
-
-# States of a row that has no result (yet).
-PENDING, SKIPPED, NOT_SENT = "pending", "skipped", "not_sent"
 
 
 # -- paging ---------------------------------------------------------------------------------
@@ -198,181 +186,7 @@ def fetch_request_states(client: Client, batch_id: str) -> pa.Table:
     def fetch(token: str | None) -> bytes:
         return client.fetch_requests_page(batch_id, PAGE_LIMIT, token)
 
+    from batchframe.frame.decode import REQUEST_SCHEMA
+
     pages = list(prefetch_pages(fetch, decode_requests_page))
-    schema = pa.schema([("batch_request_id", pa.string()), ("state", pa.string())])
-    if not pages:
-        return schema.empty_table()
-    return pa.Table.from_batches(pages).select(["batch_request_id", "state"]).cast(schema)
-
-
-# -- the join -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ResultSource:
-    """What a join needs: where the results are, and the frame (if any) they belong to.
-
-    ``ids`` are the request IDs of ``df``'s rows in row order (unique strings).
-    """
-
-    client: Client
-    batch_id: str
-    df: pd.DataFrame | None = None
-    ids: pd.Index | None = None
-    skipped_ids: frozenset[str] = frozenset()
-    response_model: Any = None
-
-    def needs_request_states(self, batch: Batch) -> bool:
-        """Whether rows without a result could be anything but pending or skipped.
-
-        With a frame, that is when the frame's sent rows and the batch's request count
-        disagree (some rows never reached the batch); without a frame, while requests are
-        pending (their IDs are only listed by the metadata pages).
-        """
-        if self.ids is None:
-            return not batch.is_done
-        return len(self.ids) - len(self.skipped_ids) != batch.num_requests
-
-
-def result_table(pages: Iterator[pa.RecordBatch]) -> pa.Table:
-    """All result pages as one table, keeping the first result of a duplicated ID."""
-    from batchframe.frame.decode import RESULT_SCHEMA
-
-    batches = [page for page in pages if page.num_rows]
-    table = (
-        pa.Table.from_batches(batches, RESULT_SCHEMA) if batches else RESULT_SCHEMA.empty_table()
-    )
-    ids = pd.Index(table["batch_request_id"].to_numpy(zero_copy_only=False))
-    dup = ids.duplicated(keep="first")
-    if dup.any():
-        logger.warning(
-            "%d duplicate results (kept the first of each), e.g. %s",
-            int(dup.sum()),
-            list(ids[dup][:5]),
-        )
-        table = table.filter(pa.array(~dup))
-    return table
-
-
-def fill_state(
-    taken: pa.Table, ids: pd.Index, skipped: frozenset[str], in_batch: np.ndarray | None
-) -> pa.Table:
-    """Set ``batch_request_id`` to ``ids`` and give rows without a result their state.
-
-    ``taken`` holds result rows aligned with ``ids`` (all-null where there is none). Such a row
-    is ``skipped`` when submit skipped it, ``pending`` when it is in the batch, else
-    ``not_sent`` (an upload that stopped part-way never added it; ``in_batch`` says which rows
-    are in the batch, ``None`` meaning all). Rerunning the same ``submit`` sends those rows.
-    """
-    fallback = np.full(len(ids), PENDING, dtype=object)
-    if in_batch is not None:
-        fallback[~in_batch] = NOT_SENT
-    if skipped:
-        fallback[ids.isin(list(skipped))] = SKIPPED
-    state = pc.coalesce(taken["state"], pa.array(fallback, pa.string()))
-    taken = taken.set_column(taken.schema.get_field_index("state"), "state", state)
-    id_array = pa.array(np.asarray(ids, dtype=object), pa.string())
-    return taken.set_column(
-        taken.schema.get_field_index("batch_request_id"), "batch_request_id", id_array
-    )
-
-
-def positions_in_frame(frame_ids: pd.Index, result_ids: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """For each result, its row in the frame; results not in the frame are dropped (-1)."""
-    positions = frame_ids.get_indexer(pd.Index(result_ids.to_numpy(zero_copy_only=False)))
-    missing = positions < 0
-    if missing.any():
-        logger.warning(
-            "%d results have IDs that are not in the frame and were dropped, e.g. %s",
-            int(missing.sum()),
-            result_ids.filter(pa.array(missing)).to_pylist()[:5],
-        )
-    return np.asarray(positions, dtype=np.int64)
-
-
-def attach_columns(
-    part: pd.DataFrame | None, results: pa.Table, response_model: Any
-) -> pd.DataFrame:
-    """``part`` (rows aligned with ``results``) plus the result and structured columns."""
-    from batchframe.frame.decode import to_pandas
-
-    added = to_pandas(results)
-    if response_model is not None:
-        from batchframe.frame.structured import parse_structured
-
-        parsed = parse_structured(added["content"].reset_index(drop=True), response_model)
-        clash = [c for c in parsed.columns if c in added.columns and c != "parse_error"]
-        if clash:
-            raise ValueError(
-                f"response_model fields {clash} clash with result columns; rename them in the model"
-            )
-        for column in parsed.columns:
-            added[column] = parsed[column].array
-    if part is None:
-        return added
-    clash = [c for c in added.columns if c in part.columns]
-    if clash:
-        logger.warning("input columns %s are replaced by result columns of the same name", clash)
-        part = part.drop(columns=clash)
-    added.index = part.index
-    return part.assign(**{str(c): added[c].array for c in added.columns})
-
-
-def collect_results(source: ResultSource, batch: Batch, *, partial: bool) -> pd.DataFrame:
-    """The results of ``source``'s batch joined onto its frame (see ``Job.results``)."""
-    if not partial and not batch.is_done:
-        raise NotFinishedError(
-            f"Batch {source.batch_id} is not finished ({batch.num_pending} of "
-            f"{batch.num_requests} requests pending). Call job.wait() first, or pass "
-            "partial=True for the rows finished so far (the rest come back as 'pending').",
-            batch,
-        )
-    # Metadata first: any request finished before this listing is in the results read after it.
-    states = (
-        fetch_request_states(source.client, source.batch_id)
-        if source.needs_request_states(batch)
-        else None
-    )
-    table = result_table(iter_result_pages(source.client, source.batch_id))
-    if source.df is None or source.ids is None:
-        return attach_columns(None, _without_frame(table, states), source.response_model)
-    ids = source.ids
-    rows = np.full(len(ids), -1, dtype=np.int64)
-    positions = positions_in_frame(ids, table["batch_request_id"])
-    keep = positions >= 0
-    rows[positions[keep]] = np.flatnonzero(keep)
-    taken = table.take(pa.array(rows, mask=rows < 0))
-    in_batch = None if states is None else ids.isin(states["batch_request_id"].to_pylist())
-    taken = fill_state(taken, ids, source.skipped_ids, in_batch)
-    return attach_columns(source.df, taken, source.response_model)
-
-
-def _without_frame(table: pa.Table, states: pa.Table | None) -> pa.Table:
-    """Result columns alone, one row per request (pending ones too), ordered by ID."""
-    if states is not None and states.num_rows:
-        have = pa.array(table["batch_request_id"].to_numpy(zero_copy_only=False))
-        rest = states.filter(pc.invert(pc.is_in(states["batch_request_id"], value_set=have)))
-        table = pa.concat_tables([table, pending_rows(table.schema, rest["batch_request_id"])])
-    return table.take(pc.sort_indices(table, [("batch_request_id", "ascending")]))
-
-
-def pending_rows(
-    schema: pa.Schema, ids: pa.ChunkedArray | pa.Array, state: str | None = PENDING
-) -> pa.Table:
-    """Rows of ``schema`` for ``ids`` with ``state`` and every other column null.
-
-    >>> pending_rows(pa.schema([("batch_request_id", pa.string()), ("state", pa.string())]),
-    ...              pa.array(["a"])).to_pylist()
-    [{'batch_request_id': 'a', 'state': 'pending'}]
-    """
-    n = len(ids)
-    states = pa.repeat(pa.scalar(state, pa.string()), n)
-    columns = [
-        ids
-        if f.name == "batch_request_id"
-        else states
-        if f.name == "state"
-        else pa.nulls(n, f.type)
-        for f in schema
-    ]
-    return pa.Table.from_arrays(columns, schema=schema)
+    return pa.Table.from_batches(pages, REQUEST_SCHEMA) if pages else REQUEST_SCHEMA.empty_table()

@@ -1,60 +1,102 @@
-"""``bf.submit``: encode a frame, create (or reattach to) a batch, upload in chunks, return a Job.
+"""``bf.submit``: encode the input shard by shard, find or create each shard's batch, upload.
 
-Order matters: everything is validated and encoded before any call; the manifest is written as
-soon as the batch exists, so a kernel that dies mid-upload leaves enough behind for the same
-``submit`` to reattach and add only what the server does not list yet.
+Order matters. Everything that can be checked without rows, and the whole first shard, is
+validated and encoded before any call. Under the job's lock (one submit of a job at a time on a
+machine) each shard finds its batch (:mod:`batchframe.frame.identity`), adds only what the server
+does not list yet, then checks that the server counts exactly the shard's requests. The manifest
+records each step, so a kernel that dies anywhere leaves enough for the same ``submit`` to
+resume without paying twice.
 
 >>> job = bf.submit(df, prompt="review", model="grok-4.3", name="reviews-v1")  # doctest: +SKIP
->>> job.batch_id                                                             # doctest: +SKIP
-'batch_...'
+>>> job.batch_ids                                                            # doctest: +SKIP
+('batch_...',)
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import pathlib
-import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from batchframe._config import ChunkPolicy
+from batchframe._config import DEFAULT_MAX_BATCH_REQUESTS, MAX_REQUEST_BYTES, ChunkPolicy
 from batchframe.client import Client
-from batchframe.errors import ManifestConflictError, NotFoundError
-from batchframe.frame.manifest import (
-    Manifest,
-    check_fingerprint,
-    jsonable_kwargs,
-    load_manifest,
-    manifest_path,
-    write_manifest,
+from batchframe.errors import ManifestConflictError
+from batchframe.frame.heap import release_freed_memory
+from batchframe.frame.identity import (
+    ServerBatches,
+    canonical_server_url,
+    claim_batch,
+    default_job_name,
+    shard_name,
 )
-from batchframe.frame.upload import CallLimiter, Encoded, upload_requests
+from batchframe.frame.manifest import Manifest, ManifestStore, ShardRecord
+from batchframe.frame.reading import Shard
+from batchframe.frame.shard_upload import ShardUpload, UploadBar
+from batchframe.frame.shards import EncodedShard, iter_shards
+from batchframe.frame.sources import Source, as_source
+from batchframe.frame.spec import RequestSpec
+from batchframe.frame.upload import CallLimiter
 
 if TYPE_CHECKING:
-    import pandas as pd
-
-    from batchframe.frame.encode import EncodedRequests
     from batchframe.frame.job import Job
 
-__all__ = ["listed_request_ids", "submit"]
+__all__ = ["SendOptions", "submit", "submit_spec"]
 
 logger = logging.getLogger("batchframe")
 
 
+@dataclass(frozen=True)
+class SendOptions:
+    """How to send: chunking, pacing, concurrency, progress, shard size."""
+
+    chunk_rows: int | None = None
+    chunk_bytes: int | None = None
+    calls_per_30s: float | None = None
+    concurrency: int | None = None
+    progress: bool = True
+    max_batch_requests: int = DEFAULT_MAX_BATCH_REQUESTS
+    limiter: CallLimiter = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        whole = (
+            ("chunk_rows", self.chunk_rows),
+            ("chunk_bytes", self.chunk_bytes),
+            ("concurrency", self.concurrency),
+            ("max_batch_requests", self.max_batch_requests),
+        )
+        for label, value in whole:
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise ValueError(f"{label} must be a positive integer, got {value!r}")
+        if self.chunk_bytes is not None and self.chunk_bytes > MAX_REQUEST_BYTES:
+            raise ValueError(
+                f"chunk_bytes={self.chunk_bytes:,} is over the API's {MAX_REQUEST_BYTES:,}-byte "
+                "body limit: every add call would be refused (413)"
+            )
+        calls = self.calls_per_30s
+        if calls is not None and (
+            isinstance(calls, bool) or not isinstance(calls, int | float) or not calls > 0
+        ):
+            raise ValueError(f"calls_per_30s must be a positive number, got {calls!r}")
+        budget = calls or ChunkPolicy.calls_per_30s
+        limiter = CallLimiter(budget, period=30.0 + ChunkPolicy.window_margin)
+        object.__setattr__(self, "limiter", limiter)
+
+
 def submit(
-    df: pd.DataFrame,
+    data: Any,
     *,
     prompt: Hashable | None = None,
     template: str | None = None,
     messages: Hashable | None = None,
     system: str | None = None,
     model: str,
-    id_column: str | None = None,
+    id_column: Hashable | None = None,
     response_model: Any = None,
     on_null: str = "error",
     name: str | None = None,
@@ -62,249 +104,207 @@ def submit(
     progress: bool = True,
     chunk_rows: int | None = None,
     chunk_bytes: int | None = None,
+    max_batch_requests: int | None = None,
     calls_per_30s: float | None = None,
     concurrency: int | None = None,
     manifest_dir: str | os.PathLike[str] | None = None,
     **params: Any,
 ) -> Job:
-    """Submit one request per row of ``df`` as a batch and return its :class:`~batchframe.Job`.
+    """Submit one request per input row and return the :class:`~batchframe.Job`.
 
-    Encoding arguments are those of :func:`~batchframe.to_requests`. Every input problem is a
-    ``ValueError`` raised before anything is sent. Rerunning with the same ``name`` (default: one
-    derived from the frame and settings) and the same frame reattaches to the batch and adds only
-    missing requests; the same name with a different frame raises
-    :class:`~batchframe.ManifestConflictError`. Returns at once; ``job.wait()`` follows it.
+    ``data`` and the arguments that say what to send are those of
+    :func:`~batchframe.to_requests`. Every input problem is a ``ValueError`` raised before
+    anything is sent (for an input of more than ``max_batch_requests`` requests, the checks that
+    need a shard's values run as that shard is encoded, before it is sent). More requests than
+    ``max_batch_requests`` (default 1,000,000) become consecutive shards, one batch each, named
+    ``name``, ``name#2``, ... Rerunning with the same ``name`` (default: derived from the first
+    shard's requests) and the same input, from any directory or process, reattaches and adds
+    only what is missing; the same name with a different input raises
+    :class:`~batchframe.ManifestConflictError`. Returns once every request is added;
+    ``job.wait()`` follows the batches.
 
     >>> job = bf.submit(df, template="Sentiment of: {review}", model="grok-4.3")  # doctest: +SKIP
     >>> job.wait(); out = job.results()                                          # doctest: +SKIP
     """
-    from batchframe.frame.encode import encode_requests
+    spec = RequestSpec.build(
+        prompt=prompt,
+        template=template,
+        messages=messages,
+        system=system,
+        model=model,
+        id_column=id_column,
+        response_model=response_model,
+        on_null=on_null,
+        **params,
+    )
+    send = SendOptions(
+        chunk_rows,
+        chunk_bytes,
+        calls_per_30s,
+        concurrency,
+        progress,
+        DEFAULT_MAX_BATCH_REQUESTS if max_batch_requests is None else max_batch_requests,
+    )
+    return submit_spec(data, spec, send, name=name, client=client, manifest_dir=manifest_dir)
+
+
+def submit_spec(
+    data: Any,
+    spec: RequestSpec,
+    send: SendOptions,
+    *,
+    name: str | None = None,
+    client: Client | None = None,
+    manifest_dir: str | os.PathLike[str] | None = None,
+) -> Job:
+    """:func:`submit` with the spec and the sending options already built."""
     from batchframe.frame.job import Job
 
-    _check_knobs(chunk_rows, chunk_bytes, calls_per_30s, concurrency)
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise ValueError(f"name must be a non-empty string, got {name!r}")
-    encoding: dict[str, Any] = {
-        "prompt": prompt,
-        "template": template,
-        "messages": messages,
-        "system": system,
-        "model": model,
-        "id_column": id_column,
-        "response_model": response_model,
-        "on_null": on_null,
-        **params,
-    }
-    encoded = encode_requests(df, **encoding)
-    if len(encoded) == 0:
+    if name is not None and "#" in name:
         raise ValueError(
-            "Nothing to submit: the frame has no rows"
-            + (" left after skipping null prompts." if len(encoded.skipped_ids) else ".")
+            f"name {name!r} contains '#': a job's shards are the batches name, name#2, "
+            "name#3, ..., so '#' would make two jobs' batches look alike; pick another name"
+        )
+    source = as_source(data)
+    spec.check_columns(source.column_names)
+    if source.num_rows == 0:
+        raise ValueError("Nothing to submit: the input has no rows.")
+    source.check_ids(spec.id_column)
+    shards = iter_shards(spec, source, send.max_batch_requests)
+    first = next(shards)
+    if first.requests == 0:
+        raise ValueError(
+            "Nothing to submit: the input has no rows"
+            + (" left after skipping null prompts." if len(first.encoded.skipped_ids) else ".")
         )
     owns_client = client is None
     active = Client() if client is None else client
     try:
-        manifest = _create_or_reattach(
-            active,
-            encoded,
-            name=name,
-            model=model,
-            id_column=id_column,
-            directory=manifest_dir,
-            submit_kwargs=encoding,
-            send={
-                "chunk_rows": chunk_rows,
-                "chunk_bytes": chunk_bytes,
-                "concurrency": concurrency,
-                "progress": progress,
-                "limiter": CallLimiter(
-                    calls_per_30s or ChunkPolicy.calls_per_30s,
-                    period=30.0 + ChunkPolicy.window_margin,
-                ),
-            },
-        )
+        job_name = name if name is not None else default_job_name(first.fingerprint)
+        run = _Run(active, ManifestStore(manifest_dir), job_name, spec, source, send)
+        pending = [first]
+        del first  # the run owns the shard now: it is freed once sent (memory is one shard)
+        records, kept = run.submit(pending, shards)
     except BaseException:
         if owns_client:
             active.close()
         raise
     return Job(
-        manifest.batch_id,
+        [
+            Shard(r.index, str(r.batch_id), r.name, r.first_row, r.stop_row, r.requests)
+            for r in records
+        ],
         client=active,
-        df=df,
-        ids=_ids_in_frame_order(len(df), encoded),
-        id_column=id_column,
-        skipped_ids=tuple(encoded.skipped_ids),
-        response_model=response_model,
-        name=manifest.name,
-        submit_kwargs=encoding,
+        data=source,
+        spec=spec,
+        name=job_name,
         owns_client=owns_client,
+        kept_ids=kept,
+        manifest_dir=manifest_dir,
     )
 
 
-def _check_knobs(
-    chunk_rows: int | None,
-    chunk_bytes: int | None,
-    calls_per_30s: float | None,
-    concurrency: int | None,
-) -> None:
-    whole = (("chunk_rows", chunk_rows), ("chunk_bytes", chunk_bytes), ("concurrency", concurrency))
-    for label, value in whole:
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 1
-        ):
-            raise ValueError(f"{label} must be a positive integer, got {value!r}")
-    if calls_per_30s is not None and (
-        isinstance(calls_per_30s, bool)
-        or not isinstance(calls_per_30s, int | float)
-        or not calls_per_30s > 0
-    ):
-        raise ValueError(f"calls_per_30s must be a positive number, got {calls_per_30s!r}")
+class _Run:
+    """One submit of one job: the manifest, the server's batches, the shared progress bar."""
 
+    def __init__(
+        self,
+        client: Client,
+        store: ManifestStore,
+        name: str,
+        spec: RequestSpec,
+        source: Source,
+        send: SendOptions,
+    ) -> None:
+        self.client, self.store, self.name = client, store, name
+        self.spec, self.source, self.send = spec, source, send
+        self.server = canonical_server_url(client.base_url)
 
-def _create_or_reattach(
-    client: Client,
-    encoded: Any,
-    *,
-    name: str | None,
-    model: str,
-    id_column: str | None,
-    directory: str | os.PathLike[str] | None,
-    submit_kwargs: dict[str, Any],
-    send: dict[str, Any],
-) -> Manifest:
-    fingerprint = str(encoded.fingerprint())
-    name = name if name is not None else f"batchframe-{fingerprint[:8]}"
-    path = manifest_path(name, client.base_url, directory)
-    manifest = load_manifest(name, client.base_url, directory)
-    indices: np.ndarray | None = None
-    if manifest is not None:
-        check_fingerprint(manifest, fingerprint, path)
-        indices = _missing_indices(client, manifest, encoded, path)
-        logger.info(
-            "reattached to batch %s (%s); %d of %d requests to add",
-            manifest.batch_id,
-            name,
-            len(indices),
-            len(encoded),
-        )
-    else:
-        batch = client.create_batch(name)
-        manifest = Manifest(
-            batch_id=batch.batch_id,
-            name=name,
-            base_url=client.base_url,
-            model=model,
-            num_rows=len(encoded),
-            id_column=id_column,
-            fingerprint=fingerprint,
-            submit_kwargs=jsonable_kwargs(submit_kwargs),
-            skipped_ids=list(encoded.skipped_ids),
-        )
-        write_manifest(manifest, directory)  # before any add: a crash from here on resumes
-    return _upload(client, encoded, manifest, indices, directory, send)
+    def submit(
+        self, first: list[EncodedShard], rest: Iterator[EncodedShard]
+    ) -> tuple[list[ShardRecord], dict[int, pa.ChunkedArray] | None]:
+        """Send ``first.pop()`` and then every shard of ``rest``, one in memory at a time."""
+        keep_ids = not self.source.rereadable and self.spec.id_column is not None
+        kept: dict[int, pa.ChunkedArray] | None = {} if keep_ids else None
+        with self.store.lock(self.name, self.server):
+            manifest = self._manifest()
+            server = ServerBatches(self.client)
+            with UploadBar(self.source.num_rows, self.send.progress) as bar:
+                shard: EncodedShard | None = first.pop()
+                last = 0
+                while shard is not None:
+                    release_freed_memory()  # what encoding the shard no longer uses
+                    self._shard(manifest, shard, server, bar)
+                    if kept is not None:
+                        kept[shard.index] = shard.ids
+                    last = shard.index
+                    shard = None  # sent: drop it before the next one is encoded
+                    release_freed_memory()
+                    shard = next(rest, None)
+            extra = [r for r in manifest.shards if r.index > last]
+            if extra:
+                raise ManifestConflictError(
+                    f"Job {self.name!r} was submitted with {len(manifest.shards)} shards, but "
+                    f"this input makes only {last}: it is a different input. Pass a new name=."
+                )
+            manifest.input_rows = manifest.shards[-1].stop_row
+            self.store.write(manifest)
+        return manifest.shards, kept
 
-
-def _upload(
-    client: Client,
-    encoded: Encoded,
-    manifest: Manifest,
-    indices: np.ndarray | None,
-    directory: str | os.PathLike[str] | None,
-    send: dict[str, Any],
-) -> Manifest:
-    if indices is not None and len(indices) == 0:
-        if not manifest.upload_complete:
-            manifest = manifest.replace(upload_complete=True, rows_confirmed=len(encoded))
-            write_manifest(manifest, directory)
+    def _manifest(self) -> Manifest:
+        manifest = self.store.load(self.name, self.server)
+        if manifest is None:
+            manifest = Manifest(
+                name=self.name,
+                server=self.server,
+                base_url=self.client.base_url,
+                source=self.source.describe(),
+                max_batch_requests=self.send.max_batch_requests,
+            )
+        elif manifest.shards and manifest.max_batch_requests != self.send.max_batch_requests:
+            raise ManifestConflictError(
+                f"Job {self.name!r} was submitted with max_batch_requests="
+                f"{manifest.max_batch_requests}; pass the same to resume it, or a new name=."
+            )
+        manifest.spec = self.spec.to_json()
+        manifest.base_url = self.client.base_url
         return manifest
-    already = 0 if indices is None else len(encoded) - len(indices)
-    ledger = _Ledger(manifest.replace(upload_complete=False, rows_confirmed=already), directory)
-    try:
-        upload_requests(
-            client, manifest.batch_id, encoded, indices=indices, on_chunk=ledger.record, **send
-        )
-    finally:
-        ledger.flush()  # an interrupted upload leaves its progress visible in the manifest
-    return ledger.finish(len(encoded))
 
-
-class _Ledger:
-    """Records confirmed chunks in the manifest, at most about once a second (plus at the end)."""
-
-    def __init__(self, manifest: Manifest, directory: str | os.PathLike[str] | None) -> None:
-        self.manifest = manifest
-        self.directory = directory
-        self.already = manifest.rows_confirmed
-        self.dirty = False
-        self.last_write = time.monotonic()
-
-    def record(self, rows_done: int, chunks_done: int, chunks_total: int) -> None:
-        self.manifest = self.manifest.replace(
-            rows_confirmed=self.already + rows_done,
-            chunks_confirmed=chunks_done,
-            chunks_total=chunks_total,
-        )
-        self.dirty = True
-        if time.monotonic() - self.last_write >= 1.0:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.dirty:
-            write_manifest(self.manifest, self.directory)
-            self.dirty = False
-            self.last_write = time.monotonic()
-
-    def finish(self, rows: int) -> Manifest:
-        self.manifest = self.manifest.replace(upload_complete=True, rows_confirmed=rows)
-        self.dirty = True
-        self.flush()
-        return self.manifest
-
-
-def _missing_indices(
-    client: Client, manifest: Manifest, encoded: EncodedRequests, path: pathlib.Path
-) -> np.ndarray:
-    """Positions of the encoded items the server does not list yet (raises if the batch is gone)."""
-    try:
-        batch = client.get_batch(manifest.batch_id)
-    except NotFoundError as exc:
-        raise ManifestConflictError(
-            f"The manifest {path} points at batch {manifest.batch_id}, which {manifest.base_url} "
-            f"no longer has (404). Delete {path} or pass a new name= to start a fresh batch."
-        ) from exc
-    if batch.is_cancelled:
-        raise ManifestConflictError(
-            f"Batch {manifest.batch_id} (name {manifest.name!r}) was cancelled, so nothing more "
-            f"can be added to it. Use bf.attach({manifest.batch_id!r}) to read what it has; to "
-            f"submit again, pass a new name= or delete {path}."
-        )
-    if manifest.upload_complete and batch.num_requests == len(encoded):
-        return np.empty(0, dtype=np.int64)
-    listed = listed_request_ids(client, manifest.batch_id)
-    present = pc.is_in(encoded.id_array, value_set=listed).to_numpy(zero_copy_only=False)
-    return np.flatnonzero(~present).astype(np.int64)
-
-
-def listed_request_ids(client: Client, batch_id: str) -> pa.StringArray:
-    """Every request ID the server lists for ``batch_id`` (the raw metadata pages, prefetched).
-
-    >>> listed_request_ids(client, job.batch_id).to_pylist()  # doctest: +SKIP
-    ['0', '1', '2']
-    """
-    from batchframe.frame.results import fetch_request_states
-
-    return fetch_request_states(client, batch_id)["batch_request_id"].combine_chunks()
-
-
-def _ids_in_frame_order(n_rows: int, encoded: Any) -> list[str]:
-    """Request IDs of every input row in row order (skipped rows included, in order)."""
-    ids = np.empty(n_rows, dtype=object)
-    sent = np.zeros(n_rows, dtype=bool)
-    positions = np.asarray(encoded.row_positions, dtype=np.int64)
-    ids[positions] = encoded.id_array.to_numpy(zero_copy_only=False)
-    sent[positions] = True
-    holes = np.flatnonzero(~sent)
-    if len(holes) != len(encoded.skipped_ids):
-        raise AssertionError("every row is either encoded or skipped")
-    ids[holes] = np.asarray(list(encoded.skipped_ids), dtype=object)
-    return [str(rid) for rid in ids.tolist()]
+    def _shard(
+        self, manifest: Manifest, shard: EncodedShard, server: ServerBatches, bar: UploadBar
+    ) -> None:
+        record = manifest.shard(shard.index)
+        if record is None:
+            if manifest.input_rows is not None:
+                raise ManifestConflictError(
+                    f"Job {self.name!r} was submitted with {len(manifest.shards)} shards; this "
+                    "input has more rows, so it is a different input. Pass a new name=."
+                )
+            record = ShardRecord(
+                shard.index,
+                shard_name(self.name, shard.index),
+                shard.first_row,
+                shard.stop_row,
+                shard.requests,
+                shard.fingerprint,
+            )
+            manifest.shards.append(record)
+        elif (record.fingerprint, record.first_row, record.stop_row) != (
+            shard.fingerprint,
+            shard.first_row,
+            shard.stop_row,
+        ):
+            path = self.store.path(manifest.name, manifest.server)
+            raise ManifestConflictError(
+                f"A job named {self.name!r} (shard {shard.index}: {record.batch_id}, "
+                f"{record.requests} requests) was already submitted from a different input or "
+                "different settings. Pass a new name= to submit this one as a new job, or "
+                f"delete {path} to forget the old one."
+            )
+        claim = claim_batch(self.client, self.store, manifest, record, shard.ids, server)
+        self.store.write(manifest)  # the batch ID before any add: a crash from here resumes
+        ShardUpload(
+            self.client, self.store, self.send, manifest, record, shard, claim, bar
+        ).upload()

@@ -1,15 +1,17 @@
-"""Format a ``str.format`` template over DataFrame columns, column-wise.
+"""Format a ``str.format`` template over the columns of a source batch, column-wise.
 
 The result equals ``template.format(**row)`` for every row, where ``row`` maps column names to
-the values of ``series.tolist()``: NaN prints ``nan``, ``None`` prints ``None`` and ``pd.NA``
-prints ``<NA>`` (a null in a template column is text, not a null prompt). Plain fields
-(``{title}``) are formatted per column and joined by Arrow; fields with a format spec, a
-conversion, an attribute or an index (``{price:.2f}``, ``{x!r}``, ``{d[k]}``) are formatted per
-value for that column only; a spec that nests another field (``{x:{width}}``) falls back to
-``str.format`` per row.
+the source's own Python values (:meth:`SourceBatch.values`): for pandas that is
+``series.tolist()`` (NaN prints ``nan``, ``None`` prints ``None``, ``pd.NA`` prints ``<NA>``);
+for Arrow, polars and files a null is ``None``. Plain fields (``{title}``) over text or integer
+columns are joined by Arrow; fields with a format spec, a conversion, an attribute or an index
+(``{price:.2f}``, ``{x!r}``, ``{d[k]}``) are formatted per value for that column only; a spec that
+nests another field (``{x:{width}}``) falls back to ``str.format`` per row.
 
->>> import pandas as pd
->>> format_template(pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}), "{a}-{b!r}").to_pylist()
+>>> import pyarrow as pa
+>>> from batchframe.frame.sources import ArrowBatch
+>>> batch = ArrowBatch(pa.record_batch({"a": [1, 2], "b": ["x", "y"]}), 0)
+>>> format_template(batch, "{a}-{b!r}").to_pylist()
 ["1-'x'", "2-'y'"]
 """
 
@@ -17,16 +19,17 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from batchframe.frame.columns import check_columns
 from batchframe.frame.escape import as_large_strings
 
-__all__ = ["Field", "format_template", "parse_template"]
+if TYPE_CHECKING:
+    from batchframe.frame.sources import SourceBatch
+
+__all__ = ["Field", "format_template", "parse_template", "template_columns"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,21 @@ def parse_template(template: str) -> list[str | Field]:
     return pieces
 
 
+def template_columns(template: str) -> list[str]:
+    """Every column the template reads, nested format specs included, in order of use.
+
+    >>> template_columns("{price:{width}.2f} {name}")
+    ['price', 'width', 'name']
+    """
+    names: list[str] = []
+    for piece in parse_template(template):
+        if isinstance(piece, Field):
+            names.append(piece.column)
+            if "{" in piece.spec:
+                names.extend(template_columns(piece.spec))
+    return list(dict.fromkeys(names))
+
+
 def _format_values(values: list[Any], fmt: str, column: str) -> list[str]:
     try:
         return [fmt.format(v) for v in values]
@@ -82,44 +100,40 @@ def _format_values(values: list[Any], fmt: str, column: str) -> list[str]:
         raise ValueError(f"template field {fmt!r} on column {column!r} failed: {exc}") from None
 
 
-def _column_text(series: pd.Series, field: Field) -> pa.LargeStringArray:
-    dtype = series.dtype
-    numeric = hasattr(dtype, "kind") and dtype.kind in "iu"
-    if field.plain and not series.hasnans and (isinstance(dtype, pd.StringDtype) or numeric):
-        return as_large_strings(pa.array(series))  # Arrow writes ints exactly as str() does
+def _column_text(batch: SourceBatch, field: Field) -> pa.LargeStringArray:
     if field.plain:
-        return as_large_strings(pa.array(list(map(format, series.tolist())), pa.large_string()))
-    return as_large_strings(
-        pa.array(_format_values(series.tolist(), field.single(), field.column), pa.large_string())
-    )
+        fast = batch.plain_text(field.column)
+        if fast is not None:
+            return fast
+        return pa.array(list(map(format, batch.values(field.column))), pa.large_string())
+    values = _format_values(batch.values(field.column), field.single(), field.column)
+    return pa.array(values, pa.large_string())
 
 
-def format_template(df: pd.DataFrame, template: str) -> pa.LargeStringArray:
-    """The template formatted for every row of ``df``, as a ``large_string`` array."""
+def format_template(batch: SourceBatch, template: str) -> pa.LargeStringArray:
+    """The template formatted for every row of ``batch``, as a ``large_string`` array."""
     pieces = parse_template(template)
     fields = [p for p in pieces if isinstance(p, Field)]
-    check_columns(df, list(dict.fromkeys(f.column for f in fields)), f"template {template!r}")
     if any("{" in f.spec for f in fields):
-        return _format_rows(df, template)
+        return _format_rows(batch, template)
     if not fields:
         text = "".join(p for p in pieces if isinstance(p, str))
-        return pa.array([text] * len(df), pa.large_string())
+        return pa.array([text] * batch.num_rows, pa.large_string())
     parts: list[pa.Array | pa.Scalar] = []
     for piece in pieces:
         if isinstance(piece, str):
             parts.append(pa.scalar(piece, pa.large_string()))
         else:
-            parts.append(_column_text(df[piece.column], piece))
+            parts.append(_column_text(batch, piece))
     if len(parts) == 1:
-        return parts[0]
+        return as_large_strings(parts[0])
     joined = pc.binary_join_element_wise(*parts, pa.scalar("", pa.large_string()))
     return as_large_strings(joined)
 
 
-def _format_rows(df: pd.DataFrame, template: str) -> pa.LargeStringArray:
-    # a nested spec may name any column, so every named column goes in
-    names = [c for c in df.columns if isinstance(c, str)]
-    columns = [df[name].tolist() for name in names]
+def _format_rows(batch: SourceBatch, template: str) -> pa.LargeStringArray:
+    names = template_columns(template)
+    columns = [batch.values(name) for name in names]
     try:
         out = [
             template.format(**dict(zip(names, row, strict=True)))

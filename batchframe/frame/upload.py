@@ -44,9 +44,6 @@ ChunkCallback = Callable[[int, int, int], None]
 class Encoded(Protocol):
     """What the uploader needs from ``batchframe.frame.encode.EncodedRequests``."""
 
-    @property
-    def ids(self) -> Sequence[str]: ...
-
     def __len__(self) -> int: ...
 
     def item_sizes(self) -> Any: ...
@@ -171,12 +168,14 @@ def upload_requests(
     concurrency: int | None = None,
     progress: bool = True,
     on_chunk: ChunkCallback | None = None,
+    bar: ProgressBar | None = None,
 ) -> UploadReport:
     """Add ``encoded`` (or only its items at ``indices``) to ``batch_id`` in chunks.
 
     Raises :class:`~batchframe.errors.UploadError` (after the other in-flight chunks finish) when
     a chunk fails for good; a Ctrl-C stops starting new chunks. Rerunning the same ``submit``
-    resumes either way.
+    resumes either way. ``bar`` is a progress bar shared with other uploads (one bar over every
+    shard of a job); without it one is shown when there is more than one chunk.
 
     >>> upload_requests(client, batch.batch_id, encoded, concurrency=4)  # doctest: +SKIP
     UploadReport(rows=1000, chunks=1, paced_seconds=0.0)
@@ -194,30 +193,33 @@ def upload_requests(
     if not chunks:
         return UploadReport(rows=0, chunks=0, paced_seconds=0.0)
 
-    def send(chunk: _Chunk) -> None:
+    def build(chunk: _Chunk) -> bytes:
         if picked is None:
-            body = encoded.payload(chunk.start, chunk.stop)
-        else:
-            body = encoded.payload_for(picked[chunk.start : chunk.stop])
+            return encoded.payload(chunk.start, chunk.stop)
+        return encoded.payload_for(picked[chunk.start : chunk.stop])
+
+    def post(body: bytes) -> None:
         client.add_requests(batch_id, body)
 
     total_rows = sum(c.rows for c in chunks)
-    show = progress and len(chunks) > 1
-    with progress_bar(total=total_rows, desc="upload", unit="req", enabled=show) as bar:
+    show = progress and len(chunks) > 1 and bar is None
+    with progress_bar(total=total_rows, desc="upload", unit="req", enabled=show) as own:
         return _send_all(
             chunks,
-            send,
+            build,
+            post,
             batch_id=batch_id,
             limiter=limiter or CallLimiter(policy.calls_per_30s),
             workers=min(workers, len(chunks)),
-            bar=bar,
+            bar=bar if bar is not None else own,
             on_chunk=on_chunk,
         )
 
 
 def _send_all(
     chunks: Sequence[_Chunk],
-    send: Callable[[_Chunk], None],
+    build: Callable[[_Chunk], bytes],
+    post: Callable[[bytes], None],
     *,
     batch_id: str,
     limiter: CallLimiter,
@@ -236,7 +238,9 @@ def _send_all(
             if state.failures:
                 break  # a chunk failed for good: start nothing new, let the others finish
             paced += limiter.acquire()
-            in_flight[pool.submit(send, chunk)] = chunk
+            # Bodies are built here, one at a time, and only for a free worker: at most
+            # ``workers`` bodies exist (built in threads, each thread's heap kept its own).
+            in_flight[pool.submit(post, build(chunk))] = chunk
         while in_flight:
             state.collect(in_flight, wait(in_flight, return_when=FIRST_COMPLETED).done)
     except BaseException as exc:  # Ctrl-C (or a failing callback): start nothing new, leave

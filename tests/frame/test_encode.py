@@ -215,7 +215,7 @@ def test_on_null_skip_lists_skipped_and_positions():
     df = pd.DataFrame({"p": ["a", None, "c"]}, index=["r0", "r1", "r2"])
     enc = encode_requests(df, prompt="p", model="m", on_null="skip")
     assert enc.ids == ["r0", "r2"] and enc.skipped_ids == ["r1"]
-    assert enc.row_positions.tolist() == [0, 2]
+    assert [r for p in enc.parts for r in p.rows.tolist()] == [0, 2]
     out = to_requests(df, prompt="p", model="m", on_null="skip")
     assert out.index.tolist() == ["r0", "r2"] and str(out["body"].dtype) == "string"
     assert [json.loads(b) for b in out["body"]] == parsed_items(enc)
@@ -231,7 +231,8 @@ def test_payload_slices_and_subsets(texts, data):
     picked = data.draw(st.lists(st.integers(0, len(texts) - 1), unique=True))
     assert json.loads(enc.payload_for(picked)) == {"batch_requests": [items[i] for i in picked]}
     assert enc.item_sizes().tolist() == [len(enc.item(i)) for i in range(len(enc))]
-    assert bytes(enc.buffer[-1:]) == b"," and enc.offsets[-1] == len(enc.buffer)
+    (part,) = enc.parts
+    assert bytes(part.data[-1:]) == b"," and part.offsets[-1] == len(part.data)
 
 
 def test_fingerprint_is_stable_and_sensitive():

@@ -11,7 +11,6 @@ from pydantic import BaseModel
 
 import batchframe as bf
 from batchframe.client import Client
-from batchframe.frame.job import Job
 
 
 @pytest.mark.parametrize("index_name", ["state", "content", "batch_request_id"])
@@ -64,7 +63,7 @@ def test_an_int_field_beyond_int64_is_a_parse_error_not_an_exception(
     # the local server echoes the prompt as the content, so the prompt is the model's answer
     df = pd.DataFrame({"p": ['{"n": 7}', '{"n": 123456789012345678901234}']}, index=["ok", "big"])
     sent = bf.submit(df, prompt="p", model="grok-4.3", client=client, progress=False)
-    job = Job(sent.batch_id, client=client, df=df, response_model=Count)
+    job = bf.attach(sent.batch_id, df, client=client, response_model=Count)
     job.wait(progress=False, sleep=lambda s: None)
     out = job.results()
     assert out["n"].dtype == "Int64"
@@ -98,3 +97,49 @@ def test_changing_the_frame_in_place_after_submit_does_not_mis_join(
     assert out.index.tolist() == ["r1", "r2", "r3"]
     assert out["batch_request_id"].tolist() == ["r1", "r2", "r3"]
     assert out["content"].tolist() == out["p"].tolist() == ["zeta", "alpha", "mid"]
+
+
+def test_cli_results_with_the_wrong_ids_fails_instead_of_joining_by_row_number(
+    loopback_server: object, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue 9 item 1: `batchframe results ... --input` exited 0 with one warning per page
+    from click.testing import CliRunner
+
+    from batchframe.cli import main
+
+    names = ["58", "0", "ada", "bob"]
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"name": names, "text": [f"about {n}" for n in names]}).to_csv(source, index=False)
+    base_url = loopback_server.base_url  # type: ignore[attr-defined]
+    api = ["--base-url", base_url, "--api-key", "k"]
+    monkeypatch.setenv("BATCHFRAME_DISABLE_PROGRESS", "1")
+    runner = CliRunner()
+    submitted = runner.invoke(
+        main,
+        [
+            "submit",
+            str(source),
+            "--prompt",
+            "text",
+            "--model",
+            "grok-4.3",
+            "--id-column",
+            "name",
+            *api,
+        ],
+    )
+    assert submitted.exit_code == 0, submitted.output
+    batch_id = submitted.stdout.strip()
+    assert runner.invoke(main, ["wait", batch_id, *api]).exit_code == 0
+    monkeypatch.setenv("BATCHFRAME_HOME", str(tmp_path / "another-machine"))  # no manifest
+    out = tmp_path / "out.csv"
+    wrong = runner.invoke(main, ["results", batch_id, "--input", str(source), "-o", str(out), *api])
+    assert wrong.exit_code != 0
+    assert "--id-column name" in wrong.stderr and not out.exists()
+    right = runner.invoke(
+        main,
+        ["results", batch_id, "--input", str(source), "--id-column", "name", "-o", str(out), *api],
+    )
+    assert right.exit_code == 0, right.stderr
+    back = pd.read_csv(out, dtype=str)
+    assert back["content"].tolist() == back["text"].tolist()

@@ -11,8 +11,10 @@ import batchframe as bf
 from batchframe._config import PollPolicy
 from batchframe.client import Client
 from batchframe.errors import WaitTimeoutError
-from batchframe.frame.job import Job, attach, retry_name
-from batchframe.frame.manifest import Manifest, write_manifest
+from batchframe.frame.attach import attach
+from batchframe.frame.job import Job
+from batchframe.frame.retry import retry_name
+from batchframe.frame.spec import RequestSpec
 from batchframe.server.app import BatchServer
 
 MODEL = "grok-4.3"
@@ -100,11 +102,11 @@ def test_ctrl_c_stops_waiting_without_cancelling(
     def interrupt(seconds: float) -> None:
         raise KeyboardInterrupt
 
-    job = Job(batch_id, client=client, df=pd.DataFrame({"x": [1, 2, 3]}, index=["a", "b", "c"]))
+    job = Job(batch_id, client=client, data=pd.DataFrame({"x": [1, 2, 3]}, index=["a", "b", "c"]))
     with pytest.raises(KeyboardInterrupt):
         job.wait(progress=False, sleep=interrupt)
     err = capsys.readouterr().err
-    assert f'bf.attach("{batch_id}", df)' in err
+    assert f'bf.attach("{batch_id}", df)' in err and "keeps running" in err
     batch = client.get_batch(batch_id)
     assert not batch.is_cancelled
     assert batch.num_pending == 3 and batch.num_cancelled == 0
@@ -137,40 +139,57 @@ def test_repr_uses_the_last_batch_and_html_refreshes(paused: BatchServer, client
     assert "pending=2" in repr(job) and "reviews" in repr(job)
 
 
-def test_frame_ids_must_be_unique() -> None:
+def test_frame_ids_must_be_unique(paused: BatchServer, client: Client) -> None:
     df = pd.DataFrame({"id": ["a", "a", "b"], "x": [1, 2, 3]})
-    with pytest.raises(ValueError, match="unique"):
-        Job(
-            "batch_x",
-            client=Client(api_key="k", base_url="http://localhost/v1"),
-            df=df,
-            id_column="id",
-        )
-
-
-def test_attach_uses_the_manifest(
-    paused: BatchServer, client: Client, tmp_path: object, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("BATCHFRAME_HOME", os.fspath(tmp_path))  # type: ignore[arg-type]
-    df = pd.DataFrame({"uid": ["a", "b"], "x": [1, 2]})
     batch_id = add(client, ["a", "b"])
-    write_manifest(
-        Manifest(
-            batch_id=batch_id,
-            name="from-manifest",
-            base_url=client.base_url,
-            model=MODEL,
-            num_rows=2,
-            id_column="uid",
-            fingerprint="f",
-        )
-    )
     paused.engine.step()
-    job = attach(batch_id, df, client=client)
-    assert job.name == "from-manifest"
-    out = job.results()
-    assert out["content"].tolist() == ["say a", "say b"]
+    with pytest.raises(ValueError, match="unique"):
+        attach(batch_id, df, id_column="id", client=client).results()
+
+
+def test_attach_uses_the_manifest(paused: BatchServer, client: Client) -> None:
+    df = pd.DataFrame({"uid": ["a", "b"], "x": ["one", "two"]})
+    job = bf.submit(df, prompt="x", model=MODEL, id_column="uid", name="from-manifest",
+                    client=client, progress=False)  # fmt: skip
+    paused.engine.step()
+    again = attach(job.batch_id, df, client=client)  # id_column and spec from the manifest
+    assert again.name == "from-manifest" and again.spec == job.spec
+    out = again.results()
+    assert out["content"].tolist() == ["one", "two"]
     assert bf.attach is attach
+    by_name = attach("from-manifest", df, client=client)
+    assert by_name.batch_ids == job.batch_ids
+
+
+def test_wait_returns_for_a_batch_with_nothing_to_wait_for(client: Client) -> None:
+    # issue 9 item 6: "0 of 0 pending" spun forever
+    empty = client.create_batch("empty").batch_id
+    clock = FakeClock()
+    job = Job(empty, client=client)
+    batch = job.wait(timeout=60, progress=False, sleep=clock.sleep, clock=clock)
+    assert batch.num_requests == 0 and clock.sleeps == []
+
+
+def test_a_job_that_made_its_client_closes_it_when_dropped(
+    loopback_server: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue 13: a Job that created its own client left "ResourceWarning: unclosed socket"
+    import gc
+    import warnings
+
+    monkeypatch.setenv("XAI_API_KEY", "k")
+    monkeypatch.setenv("XAI_BASE_URL", loopback_server.base_url)  # type: ignore[attr-defined]
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        job = bf.submit(pd.DataFrame({"q": ["a"]}), prompt="q", model=MODEL, progress=False)
+        job.wait(progress=False, poll=PollPolicy(initial=0.01))
+        batch_id = job.batch_id
+        del job
+        gc.collect()
+    assert not [w for w in seen if issubclass(w.category, ResourceWarning)]
+    with bf.attach(batch_id) as attached:
+        assert attached.results()["content"].tolist() == ["a"]
+    assert attached.client._http.is_closed
 
 
 def test_retry_name() -> None:
@@ -187,8 +206,8 @@ def test_retry_failed_needs_a_frame_and_failures(paused: BatchServer, client: Cl
     job = Job(
         batch_id,
         client=client,
-        df=pd.DataFrame({"p": ["x"]}, index=["a"]),
-        submit_kwargs={"prompt": "p", "model": MODEL},
+        data=pd.DataFrame({"p": ["x"]}, index=["a"]),
+        spec=RequestSpec.build(prompt="p", model=MODEL),
     )
     with pytest.raises(ValueError, match="no failed rows"):
         job.retry_failed()

@@ -1,4 +1,4 @@
-"""Manifest files: location, safe names, atomic writes, lookup by batch ID (no HTTP)."""
+"""Manifest files and server identity: location, safe names, atomic writes, lookup (no HTTP)."""
 
 from __future__ import annotations
 
@@ -8,123 +8,144 @@ import pathlib
 import pytest
 
 from batchframe.errors import ManifestConflictError
-from batchframe.frame.manifest import (
-    Manifest,
-    check_fingerprint,
-    find_manifest,
-    load_manifest,
-    manifest_dir,
-    manifest_path,
-    write_manifest,
-)
+from batchframe.frame.identity import canonical_server_url, default_job_name, shard_name
+from batchframe.frame.manifest import Manifest, ManifestStore, ShardRecord, manifest_dir
 
-URL = "http://localhost/v1"
+SERVER = "http://127.0.0.1/v1"
 
 
 def _manifest(**changes: object) -> Manifest:
-    base = Manifest(
-        batch_id="batch_1",
-        name="reviews",
-        base_url=URL,
-        model="grok-4",
-        num_rows=3,
-        id_column=None,
-        fingerprint="f" * 64,
-    )
-    return base.replace(**changes)
+    manifest = Manifest(name="reviews", server=SERVER, base_url="http://localhost/v1")
+    manifest.shards.append(ShardRecord(1, "reviews", 0, 3, 3, "f" * 40, batch_id="batch_1"))
+    for key, value in changes.items():
+        setattr(manifest, key, value)
+    return manifest
 
 
 def test_round_trip_and_fields(tmp_path: pathlib.Path) -> None:
-    path = write_manifest(_manifest(upload_complete=True), tmp_path)
+    store = ManifestStore(tmp_path)
+    path = store.write(_manifest(input_rows=3))
     assert path.parent == tmp_path
     data = json.loads(path.read_text())
-    assert {
-        "batch_id",
-        "name",
-        "base_url",
-        "model",
-        "num_rows",
-        "id_column",
-        "fingerprint",
-        "created",
-        "upload_complete",
-        "batchframe_version",
-    } <= set(data)
-    loaded = load_manifest("reviews", URL, tmp_path)
-    assert loaded == _manifest(upload_complete=True, created=loaded.created if loaded else "")
+    assert {"name", "server", "base_url", "spec", "shards", "input_rows", "created"} <= set(data)
+    assert {"batch_id", "name", "first_row", "stop_row", "requests", "fingerprint"} <= set(
+        data["shards"][0]
+    )
+    loaded = store.load("reviews", SERVER)
+    assert loaded == _manifest(input_rows=3, created=loaded.created if loaded else "")
 
 
 def test_missing_manifest_is_none(tmp_path: pathlib.Path) -> None:
-    assert load_manifest("nope", URL, tmp_path) is None
-    assert find_manifest("batch_1", tmp_path / "absent") is None
+    assert ManifestStore(tmp_path).load("nope", SERVER) is None
+    assert ManifestStore(tmp_path / "absent").find_batch("batch_1") is None
 
 
-def test_default_dir_is_dot_batchframe_in_cwd(
+def test_default_dir_is_never_the_working_directory(
     tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("BATCHFRAME_HOME", raising=False)
-    assert manifest_dir() == tmp_path / ".batchframe"
+    assert manifest_dir().name == "manifests" and tmp_path not in manifest_dir().parents
     monkeypatch.setenv("BATCHFRAME_HOME", str(tmp_path / "home"))
-    assert manifest_dir() == tmp_path / "home"
+    assert manifest_dir() == tmp_path / "home" / "manifests"
     assert manifest_dir(tmp_path / "x") == tmp_path / "x"
 
 
 @pytest.mark.parametrize("name", ["../../etc/passwd", "a/b\\c", "..", "", "名前 with spaces"])
 def test_file_name_is_safe(tmp_path: pathlib.Path, name: str) -> None:
-    path = manifest_path(name, URL, tmp_path)
+    path = ManifestStore(tmp_path).path(name, SERVER)
     assert path.parent == tmp_path
     assert path.suffix == ".json"
     assert "/" not in path.name and not path.name.startswith(".")
 
 
 def test_names_and_servers_get_distinct_files(tmp_path: pathlib.Path) -> None:
+    store = ManifestStore(tmp_path)
     paths = {
-        manifest_path("a b", URL, tmp_path),
-        manifest_path("a-b", URL, tmp_path),
-        manifest_path("a b", "http://127.0.0.1:9/v1", tmp_path),
+        store.path("a b", SERVER),
+        store.path("a-b", SERVER),
+        store.path("a b", "http://127.0.0.1:9/v1"),
     }
     assert len(paths) == 3
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://localhost/v1",
+        "http://127.0.0.1/v1/",
+        "http://[::1]:80/v1",
+        "HTTP://LOCALHOST/v1//",
+        "http://127.0.0.1:80//v1",
+    ],
+)
+def test_one_loopback_server_has_one_canonical_url(url: str) -> None:
+    assert canonical_server_url(url) == SERVER
+
+
+def test_other_servers_stay_apart() -> None:
+    assert canonical_server_url("https://api.x.ai:443/v1/") == "https://api.x.ai/v1"
+    assert canonical_server_url("http://127.0.0.1:8000/v1") != SERVER
+    assert canonical_server_url("https://api.x.ai/v1") != canonical_server_url("http://api.x.ai/v1")
+    assert canonical_server_url("http://[2001:db8::1]:9/v1") == "http://[2001:db8::1]:9/v1"
+
+
+def test_job_and_shard_names() -> None:
+    assert shard_name("reviews", 1) == "reviews" and shard_name("reviews", 12) == "reviews#12"
+    assert default_job_name("0123456789abcdef0123") == "batchframe-0123456789abcdef"
+
+
 def test_write_is_atomic_and_leaves_no_temp_files(tmp_path: pathlib.Path) -> None:
+    store = ManifestStore(tmp_path)
     for rows in range(5):
-        write_manifest(_manifest(rows_confirmed=rows), tmp_path)
-    assert [p.name for p in tmp_path.iterdir()] == [manifest_path("reviews", URL, tmp_path).name]
-    loaded = load_manifest("reviews", URL, tmp_path)
-    assert loaded is not None and loaded.rows_confirmed == 4
+        store.write(_manifest(input_rows=rows))
+    assert [p.name for p in tmp_path.iterdir()] == [store.path("reviews", SERVER).name]
+    loaded = store.load("reviews", SERVER)
+    assert loaded is not None and loaded.input_rows == 4
 
 
-def test_find_manifest_by_batch_id(tmp_path: pathlib.Path) -> None:
-    write_manifest(_manifest(), tmp_path)
-    write_manifest(_manifest(batch_id="batch_2", name="other"), tmp_path)
+def test_find_a_job_by_any_of_its_batch_ids(tmp_path: pathlib.Path) -> None:
+    store = ManifestStore(tmp_path)
+    store.write(_manifest())
+    other = _manifest(name="other", shards=[])
+    other.shards += [ShardRecord(k, f"other#{k}", 0, 1, 1, "f", batch_id=f"b{k}") for k in (1, 2)]
+    store.write(other)
     (tmp_path / "junk.json").write_text("{not json")
-    found = find_manifest("batch_2", tmp_path)
+    found = store.find_batch("b2")
     assert found is not None and found.name == "other"
-    assert find_manifest("batch_3", tmp_path) is None
+    assert store.find_batch("batch_3") is None
 
 
 def test_unknown_fields_are_ignored(tmp_path: pathlib.Path) -> None:
-    path = write_manifest(_manifest(), tmp_path)
+    store = ManifestStore(tmp_path)
+    path = store.write(_manifest())
     data = json.loads(path.read_text())
     data["from_a_newer_version"] = 1
+    data["shards"][0]["also_new"] = 2
     path.write_text(json.dumps(data))
-    assert load_manifest("reviews", URL, tmp_path) is not None
+    assert store.load("reviews", SERVER) is not None
 
 
 def test_corrupt_manifest_names_the_file(tmp_path: pathlib.Path) -> None:
-    path = manifest_path("reviews", URL, tmp_path)
+    store = ManifestStore(tmp_path)
+    path = store.path("reviews", SERVER)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("[1, 2")
     with pytest.raises(ManifestConflictError, match="Delete"):
-        load_manifest("reviews", URL, tmp_path)
+        store.load("reviews", SERVER)
 
 
-def test_check_fingerprint(tmp_path: pathlib.Path) -> None:
-    manifest = _manifest()
-    path = manifest_path("reviews", URL, tmp_path)
-    check_fingerprint(manifest, "f" * 64, path)
-    with pytest.raises(ManifestConflictError) as info:
-        check_fingerprint(manifest, "0" * 64, path)
-    assert isinstance(info.value, ValueError)
-    assert "name=" in str(info.value) and str(path) in str(info.value)
+def test_an_edited_manifest_is_ignored_not_trusted(tmp_path: pathlib.Path) -> None:
+    store = ManifestStore(tmp_path)
+    path = store.write(_manifest())
+    data = json.loads(path.read_text())
+    data["name"] = "edited"
+    path.write_text(json.dumps(data))
+    assert store.load("reviews", SERVER) is None  # the server lookup decides instead
+
+
+def test_an_unwritable_directory_is_refused_before_anything(tmp_path: pathlib.Path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    with pytest.raises(PermissionError, match="nothing was sent"):
+        ManifestStore(blocked / "manifests").check_writable()

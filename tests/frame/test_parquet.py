@@ -12,9 +12,12 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import BaseModel
 
+import batchframe as bf
 from batchframe.client import Client
 from batchframe.errors import APIConnectionError
-from batchframe.frame.job import Job, attach
+from batchframe.frame.attach import attach
+from batchframe.frame.job import Job
+from batchframe.frame.spec import RequestSpec
 from batchframe.server.app import BatchServer
 
 MODEL = "grok-4.3"
@@ -40,7 +43,7 @@ def by_id(df: pd.DataFrame) -> pd.DataFrame:
 
 def assert_same_table(path: pathlib.Path, expected: pd.DataFrame) -> None:
     back = pd.read_parquet(path)
-    pd.testing.assert_frame_equal(by_id(back), by_id(expected))  # dtypes included
+    pd.testing.assert_frame_equal(back, expected)  # the same rows in the same order, dtypes too
 
 
 @pytest.fixture
@@ -61,7 +64,7 @@ def test_round_trip_equals_results_with_pending_rows(
     batch_server: BatchServer, client: Client, frame: pd.DataFrame, tmp_path: pathlib.Path
 ) -> None:
     batch_server.engine.pause()
-    job = Job(add_frame(client, frame), client=client, df=frame)
+    job = attach(add_frame(client, frame), frame, client=client)
     batch_server.engine.step(1700)
     path = job.to_parquet(tmp_path / "deep" / "dir" / "out.parquet")
     assert path == tmp_path / "deep" / "dir" / "out.parquet"
@@ -81,7 +84,8 @@ def test_round_trip_with_failed_cancelled_and_skipped_rows(tmp_path: pathlib.Pat
         ) as client,
     ):
         server.engine.pause()
-        job = Job(add_frame(client, df.iloc[:40]), client=client, df=df, skipped_ids=["140"])
+        spec = RequestSpec.build(prompt="prompt", model=MODEL, on_null="skip")
+        job = Job(add_frame(client, df.iloc[:40]), client=client, data=df, spec=spec)
         server.engine.step(30)
         job.cancel()
         path = job.to_parquet(tmp_path / "mixed.parquet")
@@ -100,7 +104,7 @@ def test_without_a_frame_the_file_has_the_result_columns(
     path = job.to_parquet(tmp_path / "ids.parquet")
     expected = job.results(partial=True)
     back = pd.read_parquet(path)
-    pd.testing.assert_frame_equal(by_id(back).reset_index(drop=True), expected)
+    pd.testing.assert_frame_equal(back, expected)
 
 
 class Label(BaseModel):
@@ -114,7 +118,7 @@ def test_structured_columns_round_trip(
     schema = {"name": "Label", "schema": Label.model_json_schema(), "strict": True}
     df = pd.DataFrame({"prompt": ["buy now", "hi mum"]}, index=["s", "h"])
     batch_id = add_frame(client, df, response_format={"type": "json_schema", "json_schema": schema})
-    job = Job(batch_id, client=client, df=df, response_model=Label)
+    job = attach(batch_id, df, client=client, response_model=Label)
     job.wait(progress=False)
     path = job.to_parquet(tmp_path / "labels.parquet")
     expected = job.results()
@@ -141,7 +145,7 @@ def test_a_failed_write_leaves_no_file(
     with Client(
         api_key="test-key", base_url="http://localhost/v1", transport=transport, max_retries=0
     ) as client:
-        job = Job(add_frame(client, frame), client=client, df=frame)
+        job = attach(add_frame(client, frame), frame, client=client)
         job.wait(progress=False)
         with pytest.raises(APIConnectionError):
             job.to_parquet(tmp_path / "out.parquet")
@@ -153,7 +157,7 @@ def test_over_a_real_loopback_server(loopback_server: Any, tmp_path: pathlib.Pat
         frac=1, random_state=1
     )
     with Client(api_key="test-key", base_url=loopback_server.base_url) as client:
-        job = Job(add_frame(client, df), client=client, df=df)
+        job = attach(add_frame(client, df), df, client=client)
         job.wait(progress=False)
         path = job.to_parquet(tmp_path / "wire.parquet")
         expected = job.results()
@@ -194,7 +198,7 @@ def test_awkward_input_columns_round_trip(client: Client, tmp_path: pathlib.Path
             "content": ["old"] * n,  # replaced by the result column of the same name
         }
     )
-    job = Job(add_frame(client, df), client=client, df=df)
+    job = attach(add_frame(client, df), df, client=client)
     job.wait(progress=False, sleep=lambda s: None)
     path = job.to_parquet(tmp_path / "awkward.parquet")
     expected = job.results()
@@ -224,7 +228,7 @@ def test_structured_lists_dicts_and_models_are_json_text_in_parquet(
         {"tags": [], "meta": {}, "span": {"start": 5, "end": 5}},
     ]
     df = pd.DataFrame({"prompt": [json.dumps(a) for a in answers] + ["not json"]})
-    job = Job(add_frame(client, df), client=client, df=df, response_model=_Rich)
+    job = attach(add_frame(client, df), df, client=client, response_model=_Rich)
     job.wait(progress=False, sleep=lambda s: None)
     out = job.results()
     assert out.loc[0, "tags"] == ["a", "b"] and out.loc[1, "meta"] == {}
@@ -234,3 +238,34 @@ def test_structured_lists_dicts_and_models_are_json_text_in_parquet(
         assert {name: json.loads(back.loc[row, name]) for name in answer} == answer
     assert pd.isna(back.loc[2, "tags"]) and back.loc[2, "parse_error"] == out.loc[2, "parse_error"]
     assert (back["content"] == out["content"]).all()
+
+
+def test_rows_come_in_the_input_order_not_the_id_order(
+    client: Client, tmp_path: pathlib.Path
+) -> None:
+    # issue 9 item 8: to_parquet wrote 0, 1, 10, 100, ... (the ID string order)
+    df = pd.DataFrame({"prompt": [f"row {i}" for i in range(1500)]})
+    job = bf.submit(df, prompt="prompt", model=MODEL, client=client, progress=False)
+    job.wait(progress=False, sleep=lambda s: None)
+    back = pd.read_parquet(job.to_parquet(tmp_path / "ordered.parquet"))
+    assert back.index.tolist() == list(range(1500))
+    assert back["batch_request_id"].tolist() == [str(i) for i in range(1500)]
+    assert (back["content"] == df["prompt"]).all()
+
+
+def test_shards_are_written_in_order_from_a_file_input(
+    client: Client, tmp_path: pathlib.Path
+) -> None:
+    import pyarrow as pa
+
+    source = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"prompt": [f"line {i}" for i in range(2500)]}), source)
+    job = bf.submit(source, prompt="prompt", model=MODEL, client=client, progress=False,
+                    max_batch_requests=1000)  # fmt: skip
+    assert len(job.batch_ids) == 3
+    job.wait(progress=False, sleep=lambda s: None)
+    table = pq.read_table(job.to_parquet(tmp_path / "out.parquet"))
+    assert table.column_names[:2] == ["prompt", "batch_request_id"]
+    assert table["batch_request_id"].to_pylist() == [str(i) for i in range(2500)]
+    assert table["content"].to_pylist() == table["prompt"].to_pylist()
+    assert pq.ParquetFile(tmp_path / "out.parquet").metadata.num_row_groups >= 3

@@ -7,7 +7,6 @@ decides exactly which requests are processed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any, Literal
 
 import numpy as np
@@ -19,15 +18,13 @@ from pydantic import BaseModel
 
 import batchframe as bf
 from batchframe.client import Client
+from batchframe.errors import IncompleteResultsError, JoinError
+from batchframe.frame.attach import attach
 from batchframe.frame.decode import RESULT_COLUMNS, RESULT_SCHEMA
-from batchframe.frame.job import Job, attach
-from batchframe.frame.results import (
-    UNSURE,
-    peek_token,
-    positions_in_frame,
-    prefetch_pages,
-    result_table,
-)
+from batchframe.frame.job import Job
+from batchframe.frame.join import Rows, first_of_each, join_rows
+from batchframe.frame.results import UNSURE, peek_token, prefetch_pages
+from batchframe.frame.spec import RequestSpec
 from batchframe.server.app import BatchServer
 
 MODEL = "grok-4.3"
@@ -83,7 +80,7 @@ def test_results_keep_the_frame_order_and_each_row_gets_its_own_answer(
 ) -> None:
     batch_id = add_frame(client, frame)
     paused.engine.step()
-    out = Job(batch_id, client=client, df=frame).results()
+    out = attach(batch_id, frame, client=client).results()
     pd.testing.assert_index_equal(out.index, frame.index)
     assert list(out.columns) == [*frame.columns, *RESULT_COLUMNS]
     pd.testing.assert_frame_equal(out[list(frame.columns)], frame)
@@ -102,7 +99,7 @@ def test_results_by_id_column(paused: BatchServer, client: Client) -> None:
         batch.batch_id, [item(u, p) for u, p in zip(df.uid, df.prompt, strict=True)]
     )
     paused.engine.step()
-    out = Job(batch.batch_id, client=client, df=df, id_column="uid").results()
+    out = attach(batch.batch_id, df, id_column="uid", client=client).results()
     assert out["content"].tolist() == ["two", "one", "three"]
     assert out["batch_request_id"].tolist() == ["b", "a", "c"]
 
@@ -112,7 +109,7 @@ def test_unfinished_batch_needs_partial(
 ) -> None:
     batch_id = add_frame(client, frame)
     paused.engine.step(15)
-    job = Job(batch_id, client=client, df=frame)
+    job = attach(batch_id, frame, client=client)
     with pytest.raises(bf.NotFinishedError, match=r"wait\(\).*partial=True"):
         job.results()
     out = job.results(partial=True)
@@ -136,7 +133,7 @@ def test_failed_rows_are_data(client: Client) -> None:
             df = pd.DataFrame({"prompt": [f"p{i}" for i in range(30)]})
             batch_id = add_frame(failing, df)
             server.engine.step()
-            out = Job(batch_id, client=failing, df=df).results()
+            out = attach(batch_id, df, client=failing).results()
     failed = out["state"] == "failed"
     assert 0 < failed.sum() < len(df)
     assert out.loc[failed, "error"].str.len().gt(0).all()
@@ -152,7 +149,7 @@ def test_cancel_turns_pending_rows_into_cancelled(
 ) -> None:
     batch_id = add_frame(client, frame)
     paused.engine.step(10)
-    job = Job(batch_id, client=client, df=frame)
+    job = attach(batch_id, frame, client=client)
     batch = job.cancel()
     assert batch.is_cancelled
     out = job.results()  # nothing is pending after a cancel
@@ -167,7 +164,8 @@ def test_skipped_rows_and_rows_never_sent(paused: BatchServer, client: Client) -
     batch = client.create_batch("skips")
     client.add_requests(batch.batch_id, [item("w", "a"), item("y", "c")])  # "z" never sent
     paused.engine.step()
-    out = Job(batch.batch_id, client=client, df=df, skipped_ids=["x"]).results()
+    spec = RequestSpec.build(prompt="prompt", model=MODEL, on_null="skip")
+    out = Job(batch.batch_id, client=client, data=df, spec=spec).results()
     assert out["state"].tolist()[:3] == ["succeeded", "skipped", "succeeded"]
     assert out.loc["z", "state"] == "not_sent"  # never reached the batch
     assert pd.isna(out.loc["z", "content"])
@@ -198,7 +196,7 @@ def test_many_pages_join_in_frame_order(paused: BatchServer, client: Client) -> 
     df = pd.DataFrame({"prompt": [f"text {i}" for i in order]}, index=[f"id{i}" for i in order])
     batch_id = add_frame(client, df)
     paused.engine.step()
-    out = Job(batch_id, client=client, df=df).results()
+    out = attach(batch_id, df, client=client).results()
     assert (out["content"] == df["prompt"]).all()
     assert out.index.equals(df.index)
 
@@ -222,7 +220,7 @@ def test_structured_output_columns_and_parse_error(paused: BatchServer, client: 
         ],
     )
     paused.engine.step()
-    out = Job(batch.batch_id, client=client, df=df, response_model=Review).results()
+    out = attach(batch.batch_id, df, client=client, response_model=Review).results()
     assert list(out.columns)[-3:] == ["label", "score", "parse_error"]
     assert out["score"].dtype == "Int64"
     assert set(out.loc[["a", "b"], "label"]) <= {"positive", "negative", "neutral"}
@@ -298,26 +296,106 @@ def test_prefetch_raises_fetch_errors_and_stops_on_close() -> None:
     endless.close()
 
 
-def result_batch(ids: list[str]) -> pa.RecordBatch:
+def result_table(ids: list[str]) -> pa.Table:
     columns = {field.name: pa.nulls(len(ids), field.type) for field in RESULT_SCHEMA}
-    columns["batch_request_id"] = pa.array(ids, pa.string())
-    columns["state"] = pa.array(["succeeded"] * len(ids), pa.string())
-    columns["content"] = pa.array([f"answer {i}" for i in range(len(ids))], pa.string())
-    return pa.RecordBatch.from_pydict(columns, schema=RESULT_SCHEMA)
+    columns["batch_request_id"] = pa.array(ids, pa.large_string())
+    columns["state"] = pa.array(["succeeded"] * len(ids), pa.large_string())
+    columns["content"] = pa.array([f"answer {i}" for i in range(len(ids))], pa.large_string())
+    return pa.Table.from_pydict(columns, schema=RESULT_SCHEMA)
 
 
 def test_duplicate_results_keep_the_first(caplog: pytest.LogCaptureFixture) -> None:
-    pages: Iterator[pa.RecordBatch] = iter([result_batch(["a", "b"]), result_batch(["b", "c"])])
     with caplog.at_level(logging.WARNING, logger="batchframe"):
-        table = result_table(pages)
+        table = first_of_each(result_table(["a", "b", "b", "c"]))
     assert table["batch_request_id"].to_pylist() == ["a", "b", "c"]
-    assert table["content"].to_pylist() == ["answer 0", "answer 1", "answer 1"]
+    assert table["content"].to_pylist() == ["answer 0", "answer 1", "answer 3"]
     assert "duplicate" in caplog.text
 
 
-def test_results_for_unknown_ids_are_dropped(caplog: pytest.LogCaptureFixture) -> None:
-    frame_ids = pd.Index(["a", "b"], dtype=object)
-    with caplog.at_level(logging.WARNING, logger="batchframe"):
-        positions = positions_in_frame(frame_ids, pa.array(["b", "zzz", "a"]))
-    assert positions.tolist() == [1, -1, 0]
-    assert "zzz" in caplog.text
+def test_a_result_for_no_row_is_a_join_error_never_dropped() -> None:
+    rows = Rows(pa.chunked_array([pa.array(["a", "b"], pa.large_string())]))
+    with pytest.raises(JoinError, match="zzz"):
+        join_rows([result_table(["b", "zzz", "a"])], rows, None)
+    joined, matched = join_rows([result_table(["b", "a"])], rows, None)
+    assert joined.part(1, 2)["content"].to_pylist() == ["answer 0"]
+    assert joined.whole()["content"].to_pylist() == ["answer 1", "answer 0"] and matched == 2
+    twice, matched = join_rows([result_table(["b", "a", "b"])], rows, None)
+    assert twice.whole()["content"].to_pylist() == ["answer 1", "answer 0"] and matched == 2
+
+
+# -- issue 9 items 1, 2 and 6: joins are exact or they fail ----------------------------------
+
+
+def test_a_frame_without_its_manifest_is_checked_against_the_server_ids(
+    client: Client, tmp_path: Any
+) -> None:
+    # item 1: the batch used id_column="name"; attaching with row numbers joined some rows to
+    # other rows' answers ("0", "58" are names too) and said "pending" for the rest
+    names = ["0", "58", "ada", "bob", "cy"]
+    df = pd.DataFrame({"name": names, "prompt": [f"about {n}" for n in names]}).sample(
+        frac=1, random_state=2
+    )
+    job = bf.submit(df, prompt="prompt", model=MODEL, id_column="name", client=client,
+                    progress=False)  # fmt: skip
+    job.wait(progress=False, sleep=lambda s: None)
+    elsewhere = tmp_path / "another-machine"
+    wrong = attach(job.batch_id, df, client=client, manifest_dir=elsewhere)
+    with pytest.raises(JoinError, match=r"id_column='name'") as info:
+        wrong.results()
+    assert "--id-column name" in str(info.value)
+    with pytest.raises(JoinError):
+        wrong.to_parquet(tmp_path / "out.parquet")
+    right = attach(job.batch_id, df, id_column="name", client=client, manifest_dir=elsewhere)
+    out = right.results()
+    assert (out["content"] == out["prompt"]).all() and (out["state"] == "succeeded").all()
+
+
+def test_pending_requests_of_other_ids_are_a_join_error_too(
+    paused: BatchServer, client: Client, tmp_path: Any
+) -> None:
+    # item 1, before any result exists: the other rows said "pending" on a mis-joined batch
+    df = pd.DataFrame({"name": ["ada", "bob"], "prompt": ["a", "b"]})
+    job = bf.submit(df, prompt="prompt", model=MODEL, id_column="name", client=client,
+                    progress=False)  # fmt: skip
+    wrong = attach(job.batch_id, df, client=client, manifest_dir=tmp_path / "elsewhere")
+    with pytest.raises(JoinError, match="id_column='name'"):
+        wrong.results(partial=True)
+
+
+def test_a_reordered_or_edited_frame_is_refused_by_its_fingerprint(client: Client) -> None:
+    # item 2: the same rows in another order (default RangeIndex) swapped answers silently
+    df = pd.DataFrame({"prompt": [f"question {i}" for i in range(30)]})
+    job = bf.submit(df, prompt="prompt", model=MODEL, client=client, progress=False)
+    job.wait(progress=False, sleep=lambda s: None)
+    shuffled = df.sample(frac=1, random_state=1).reset_index(drop=True)
+    edited = df.assign(prompt=df["prompt"].str.replace("question 7", "question seven"))
+    for other in (shuffled, edited, df.iloc[:20]):
+        with pytest.raises(JoinError, match="not the ones submitted"):
+            attach(job.batch_id, other, client=client)
+    out = attach(job.batch_id, df, client=client).results()
+    assert (out["content"] == df["prompt"]).all()
+
+
+def test_fewer_results_than_the_counters_say_is_an_error_after_a_re_read(
+    tmp_path: Any,
+) -> None:
+    # item 6: missing results came back as "pending" on a finished batch, with no warning
+    import sqlite3
+
+    db = tmp_path / "server.sqlite"
+    with (
+        BatchServer(db=str(db)) as server,
+        Client(api_key="k", base_url="http://localhost/v1", transport=server.transport()) as c,
+    ):
+        df = pd.DataFrame({"prompt": [f"p{i}" for i in range(20)]})
+        job = bf.submit(df, prompt="prompt", model=MODEL, client=c, progress=False)
+        job.wait(progress=False, sleep=lambda s: None)
+        with sqlite3.connect(db) as conn:  # the server loses two result rows
+            conn.execute("DELETE FROM results WHERE rid IN ('3', '11')")
+        assert c.get_batch(job.batch_id).num_success == 20
+        for partial in (False, True):
+            with pytest.raises(IncompleteResultsError, match="18"):
+                job.results(partial=partial)
+        with pytest.raises(IncompleteResultsError):
+            job.to_parquet(tmp_path / "out.parquet")
+        assert not (tmp_path / "out.parquet").exists()

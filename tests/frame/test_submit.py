@@ -20,7 +20,7 @@ import batchframe as bf
 from batchframe.client import Client
 from batchframe.errors import ManifestConflictError, UploadError
 from batchframe.frame.encode import encode_requests
-from batchframe.frame.manifest import find_manifest
+from batchframe.frame.manifest import Manifest, ManifestStore, ShardRecord
 from batchframe.frame.upload import plan_chunks
 from batchframe.server.app import BatchServer
 
@@ -58,11 +58,30 @@ class AddCounter(httpx.BaseTransport):
         return self.inner.handle_request(request)
 
 
+HOME = "home"  # BATCHFRAME_HOME, under each test's tmp_path
+
+
 @pytest.fixture(autouse=True)
 def _in_tmp(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)  # manifests land in tmp_path/.batchframe, never in the repo
-    monkeypatch.delenv("BATCHFRAME_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BATCHFRAME_HOME", str(tmp_path / HOME))
     monkeypatch.delenv("BATCHFRAME_DISABLE_PROGRESS", raising=False)
+
+
+def find_manifest(batch_id: str, directory: object = None) -> Manifest | None:
+    return ManifestStore(directory).find_batch(batch_id)  # type: ignore[arg-type]
+
+
+def shard_of(manifest: Manifest | None, index: int = 1) -> ShardRecord:
+    assert manifest is not None
+    record = manifest.shard(index)
+    assert record is not None
+    return record
+
+
+def manifest_files() -> list[pathlib.Path]:
+    folder = pathlib.Path(HOME) / "manifests"
+    return sorted(folder.glob("*.json")) if folder.is_dir() else []
 
 
 @pytest.fixture
@@ -109,7 +128,8 @@ def test_submit_creates_one_batch_with_every_row(
     content = {r.batch_request_id: r.content for r in client.iter_results(job.batch_id)}
     assert content == {str(i): df["text"][i] for i in range(30)}
     manifest = find_manifest(job.batch_id)
-    assert manifest is not None and manifest.upload_complete and manifest.num_rows == 30
+    assert shard_of(manifest).upload_complete and shard_of(manifest).requests == 30
+    assert manifest is not None and manifest.input_rows == 30
 
 
 def test_chunking_by_rows(make_client: Callable[..., tuple[Client, AddCounter]]) -> None:
@@ -160,7 +180,7 @@ def test_changed_frame_under_same_name_conflicts(
     with pytest.raises(ManifestConflictError, match="name=") as info:
         bf.submit(frame(5, "changed"), prompt="text", model="grok-4.3", name="same", client=client)
     assert isinstance(info.value, ValueError)
-    assert ".batchframe" in str(info.value)
+    assert str(manifest_files()[0]) in str(info.value)
     with pytest.raises(ManifestConflictError):  # settings count too
         bf.submit(
             frame(5), prompt="text", model="grok-4.3", name="same", client=client, temperature=0.1
@@ -179,9 +199,9 @@ def test_interrupted_upload_resumes_without_duplicates(
                   concurrency=1, progress=False)  # fmt: skip
     batch_id = info.value.batch_id
     assert batch_id in str(info.value) and "Rerun" in str(info.value)
-    manifest = find_manifest(batch_id)
-    assert manifest is not None and not manifest.upload_complete
-    assert manifest.rows_confirmed == 10 * fail_after == info.value.rows_done
+    record = shard_of(find_manifest(batch_id))
+    assert not record.upload_complete
+    assert record.rows_confirmed == 10 * fail_after == info.value.rows_done
 
     client, counter = make_client()
     job = bf.submit(df, prompt="text", model="grok-4.3", name="r", client=client, chunk_rows=10,
@@ -191,8 +211,7 @@ def test_interrupted_upload_resumes_without_duplicates(
     assert counter.rows_sent == 50 - 10 * fail_after  # only the missing rows were added
     ids = listed_ids(client, batch_id)
     assert len(ids) == len(set(ids)) == 50 == client.get_batch(batch_id).num_requests
-    manifest = find_manifest(batch_id)
-    assert manifest is not None and manifest.upload_complete
+    assert shard_of(find_manifest(batch_id)).upload_complete
 
 
 def test_failed_chunk_waits_for_the_others_in_flight(
@@ -216,9 +235,13 @@ def test_bad_input_sends_nothing(make_client: Callable[..., tuple[Client, AddCou
     dup = pd.DataFrame({"text": ["a", "b", "c"], "key": ["1", "1", "2"]})
     with pytest.raises(ValueError, match="1"):
         bf.submit(dup, prompt="text", model="grok-4.3", id_column="key", client=client)
+    with pytest.raises(ValueError, match="'#'"):
+        bf.submit(df.dropna(), prompt="text", model="grok-4.3", name="job#2", client=client)
     for knobs in (
         {"chunk_rows": 0},
         {"chunk_bytes": 1.5},
+        {"chunk_bytes": 26 * 1024 * 1024},
+        {"max_batch_requests": 0},
         {"calls_per_30s": -1},
         {"concurrency": True},
     ):
@@ -226,7 +249,7 @@ def test_bad_input_sends_nothing(make_client: Callable[..., tuple[Client, AddCou
             bf.submit(df.dropna(), prompt="text", model="grok-4.3", client=client, **knobs)
     assert client.list_batches().batches == []
     assert counter.calls == 0
-    assert not pathlib.Path(".batchframe").exists()
+    assert manifest_files() == []
 
 
 def test_manifest_never_holds_the_key(
@@ -234,11 +257,11 @@ def test_manifest_never_holds_the_key(
 ) -> None:
     client, _ = make_client()
     bf.submit(frame(3), prompt="text", model="grok-4.3", client=client, progress=False)
-    files = list(pathlib.Path(".batchframe").iterdir())
-    assert len(files) == 1
-    text = files[0].read_text()
+    files = list((pathlib.Path(HOME) / "manifests").iterdir())
+    assert len(manifest_files()) == 1 and not list(pathlib.Path().glob(".batchframe*"))
+    text = "".join(f.read_text() for f in files)
     assert KEY not in text and "TESTSECRET" not in text and "Bearer" not in text
-    assert URL in text
+    assert "http://127.0.0.1/v1" in text  # the canonical server, for localhost
 
 
 def test_progress_false_prints_nothing(
@@ -281,7 +304,7 @@ def test_manifest_dir_and_skipped_rows(
                     manifest_dir=tmp_path / "m", progress=False)  # fmt: skip
     assert sorted(listed_ids(client, job.batch_id)) == ["10", "30"]
     assert find_manifest(job.batch_id, tmp_path / "m") is not None
-    assert not pathlib.Path(".batchframe").exists()
+    assert manifest_files() == []
 
 
 def test_paced_upload_survives_429s_on_a_real_server() -> None:
@@ -326,11 +349,12 @@ def test_manifest_keeps_plain_settings_for_attach(
     job = bf.submit(df, prompt="text", model="grok-4.3", name="kw", client=client, progress=False,
                     temperature=0.3)  # fmt: skip
     manifest = find_manifest(job.batch_id)
-    assert manifest is not None and manifest.submit_kwargs is not None
-    assert manifest.submit_kwargs["prompt"] == "text"
-    assert manifest.submit_kwargs["temperature"] == 0.3
+    assert manifest is not None and manifest.spec is not None
+    assert manifest.spec["prompt"] == "text"
+    assert manifest.spec["params"] == {"temperature": 0.3}
     attached = bf.attach(job.batch_id, df, client=client)
     assert attached.batch_id == job.batch_id and attached.name == "kw"
+    assert attached.spec == job.spec
 
     class Review(BaseModel):
         sentiment: str
@@ -338,7 +362,10 @@ def test_manifest_keeps_plain_settings_for_attach(
     typed = bf.submit(df, prompt="text", model="grok-4.3", response_model=Review, client=client,
                       progress=False)  # fmt: skip
     manifest = find_manifest(typed.batch_id)
-    assert manifest is not None and manifest.submit_kwargs is None  # a class is not JSON
+    assert manifest is not None and manifest.spec is not None  # the schema it sent, not the class
+    assert manifest.spec["response_format"]["json_schema"]["name"] == "Review"
+    again = bf.attach(typed.batch_id, df, client=client)
+    assert again.spec is not None and again.spec.params_json == typed.spec.params_json  # type: ignore[union-attr]
 
 
 _CHILD = """
@@ -353,6 +380,7 @@ def test_a_killed_process_resumes_on_rerun(tmp_path: pathlib.Path) -> None:
     df = pd.DataFrame({"text": [f"row {i}" for i in range(200)]})
     with bf.serve(latency=0.05) as handle:
         env = {**os.environ, "XAI_API_KEY": KEY, "XAI_BASE_URL": handle.base_url}
+        env["BATCHFRAME_HOME"] = str(tmp_path / HOME)
         child = subprocess.Popen([sys.executable, "-c", _CHILD], cwd=tmp_path, env=env)
         with Client(api_key=KEY, base_url=handle.base_url) as watcher:
             try:
@@ -379,3 +407,43 @@ def test_a_killed_process_resumes_on_rerun(tmp_path: pathlib.Path) -> None:
                     len(ids) == len(set(ids)) == 200 == client.get_batch(job.batch_id).num_requests
                 )
                 assert counter.rows_sent == 200 - added_before
+
+
+class RedirectAdds(httpx.BaseTransport):
+    """A proxy that answers add calls with a redirect and never forwards them."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+        self.redirected = 0
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path.endswith("/requests"):
+            self.redirected += 1
+            return httpx.Response(307, headers={"location": "https://elsewhere.example/"})
+        return self.inner.handle_request(request)
+
+
+def test_an_upload_the_server_did_not_keep_is_never_complete(batch_server: BatchServer) -> None:
+    # issue 9 item 6: a 3xx counted as success; the manifest said complete over 0 requests
+    df = frame(20)
+    proxy = RedirectAdds(batch_server.transport())
+    with Client(api_key=KEY, base_url=URL, transport=proxy, sleep=lambda s: None) as client:
+        with pytest.raises((UploadError, bf.APIError)) as info:
+            bf.submit(
+                df, prompt="text", model="grok-4.3", name="lost", client=client, progress=False
+            )
+        assert proxy.redirected >= 1
+        (batch,) = client.list_batches().batches
+        assert batch.num_requests == 0
+        record = shard_of(find_manifest(batch.batch_id))
+        assert not record.upload_complete
+        assert "counts 0 of the 20" in str(info.value) or "307" in str(info.value)
+    with Client(api_key=KEY, base_url=URL, transport=batch_server.transport()) as client:
+        job = bf.submit(
+            df, prompt="text", model="grok-4.3", name="lost", client=client, progress=False
+        )
+        assert job.batch_id == batch.batch_id
+        assert client.get_batch(batch.batch_id).num_requests == 20

@@ -3,8 +3,9 @@
 - The server runs as ``python -m batchframe serve --port P --db FILE``; it is killed with SIGKILL
   and restarted on the same file and port during the upload, during polling and during result
   paging. The client rides through with retries and real (short) backoff sleeps.
-- A client process is SIGKILLed part-way through its upload; the same ``submit`` run again in
-  the same directory reattaches to the batch, adds only the rest and creates no second batch.
+- A client process is SIGKILLed part-way through its upload; the same ``submit`` run again, from
+  another working directory, reattaches to the batch, adds only the rest and creates no second
+  batch (manifests live in BATCHFRAME_HOME, never in the working directory).
 """
 
 from __future__ import annotations
@@ -161,8 +162,8 @@ def test_client_killed_mid_upload_resumes_without_resending(
     with serve(latency=0.02) as handle:
         script = tmp_path / "submit_script.py"
         script.write_text(_CLIENT_SCRIPT.format(here=str(HERE), rows=rows))
-        env = {**os.environ, "BATCHFRAME_DISABLE_PROGRESS": "1"}
-        env.pop("BATCHFRAME_HOME", None)
+        home = tmp_path / "home"
+        env = {**os.environ, "BATCHFRAME_DISABLE_PROGRESS": "1", "BATCHFRAME_HOME": str(home)}
         child = subprocess.Popen(
             [sys.executable, str(script), handle.base_url],
             cwd=tmp_path,
@@ -178,7 +179,8 @@ def test_client_killed_mid_upload_resumes_without_resending(
         time.sleep(0.2)  # an add call already on the wire lands (or not) before we count
         before = store.stats()["requests"]
         assert 0 < before < rows
-        assert (tmp_path / ".batchframe").is_dir()
+        assert list((home / "manifests").glob("*.json"))
+        assert not (tmp_path / ".batchframe").exists()
 
         sent: Counter[str] = Counter()
 
@@ -187,8 +189,9 @@ def test_client_killed_mid_upload_resumes_without_resending(
                 for item in orjson.loads(request.content)["batch_requests"]:
                     sent[item["batch_request_id"]] += 1
 
-        monkeypatch.chdir(tmp_path)
-        monkeypatch.delenv("BATCHFRAME_HOME", raising=False)
+        (tmp_path / "elsewhere").mkdir()
+        monkeypatch.chdir(tmp_path / "elsewhere")
+        monkeypatch.setenv("BATCHFRAME_HOME", str(home))
         transport = CountingTransport(httpx.HTTPTransport(), count_items)
         df = make_frame(rows, 5)
         with bf.Client(api_key=API_KEY, base_url=handle.base_url, transport=transport) as client:
