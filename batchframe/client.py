@@ -438,6 +438,7 @@ class Client:
                 response = self._http.request(
                     method, path, params=params, content=content, headers=headers
                 )
+                _unlink_stream(response)
             except httpx.TransportError as exc:
                 ambiguous = ambiguous or isinstance(exc, _AMBIGUOUS)
                 error = self._transport_error(method, path, exc)
@@ -513,6 +514,18 @@ def _page_params(limit: int | None, token: str | None) -> dict[str, Any]:
     if token:
         params["pagination_token"] = token
     return params
+
+
+def _unlink_stream(response: httpx.Response) -> None:
+    """Cut the reference cycle httpx makes between a read response and its stream.
+
+    httpx binds each response's stream to the response itself, so a response, its request and
+    the request's body (an add call's, up to 10 MiB) are freed only when the cyclic garbage
+    collector runs, which in a long upload can be many calls later: memory grew with the job.
+    The body has been read (the client never streams), so the stream is spent; without the
+    cycle all of it is freed as soon as the caller drops the response.
+    """
+    response.stream = httpx.ByteStream(b"")
 
 
 def _pages(fetch: Callable[[str | None], Any]) -> Iterator[Any]:
