@@ -351,6 +351,12 @@ class Client:
         models = orjson.loads(self._get_raw("/language-models")).get("models") or []
         return [LanguageModel.model_validate(m) for m in models]
 
+    def get_language_model(self, model: str) -> LanguageModel:
+        """One language model with its prices (``GET /language-models/{model}``; 404: unknown)."""
+        return LanguageModel.model_validate(
+            orjson.loads(self._get_raw(f"/language-models/{_seg(model)}"))
+        )
+
     # -- raw pages for the columnar fast paths --------------------------------------------
 
     def fetch_batch(self, batch_id: str) -> bytes:

@@ -37,6 +37,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from batchframe._hints import Message
+
 __all__ = [
     "APIConnectionError",
     "APIError",
@@ -94,7 +96,8 @@ class APIError(BatchframeError):
     """A call to the Batch API failed."""
 
     def __init__(self, message: str, *, method: str | None = None, path: str | None = None) -> None:
-        self.message = redact(message)
+        # A hinted message keeps its hints (the CLI words them as flags), its text scrubbed.
+        self.message = message.map(redact) if isinstance(message, Message) else redact(message)
         self.method = method
         self.path = path
         super().__init__(self.message)

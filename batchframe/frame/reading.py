@@ -107,9 +107,10 @@ def _rows(job_input: JobInput, batches: list[SourceBatch]) -> Rows:
     ids = pa.chunked_array([b.ids(job_input.id_column) for b in batches], pa.large_string())
     skipped = None
     spec = job_input.spec
-    if spec is not None and spec.on_null == "skip" and spec.text_column is not None:
-        column = spec.text_column
-        skipped = np.concatenate([b.is_null(column) for b in batches]) if batches else None
+    if spec is not None and spec.on_null == "skip" and batches:
+        skipped = np.concatenate(
+            [np.logical_or.reduce([b.is_null(c) for c in spec.null_columns]) for b in batches]
+        )
     return Rows(ids, skipped, _hinter(job_input))
 
 
@@ -137,8 +138,8 @@ def _id_columns(job_input: JobInput, spec: RequestSpec | None) -> list[Hashable]
     names: list[Hashable] = []
     if job_input.id_column is not None:
         names.append(job_input.id_column)
-    if spec is not None and spec.on_null == "skip" and spec.text_column is not None:
-        names.append(spec.text_column)
+    if spec is not None and spec.on_null == "skip":
+        names.extend(spec.null_columns)
     return list(dict.fromkeys(names))
 
 

@@ -16,20 +16,56 @@ True
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
+import logging
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from batchframe._config import MAX_REQUEST_BYTES
+from batchframe._hints import Term, arg, say
 
-__all__ = ["SPEC_FIELDS", "Fingerprinter", "RequestSpec"]
+if TYPE_CHECKING:
+    from batchframe.client import Client
+
+__all__ = ["CHAT_COMPLETION_FIELDS", "SPEC_FIELDS", "Fingerprinter", "RequestSpec"]
+
+logger = logging.getLogger("batchframe")
 
 #: Parameters batchframe sets itself, or that a batch cannot use.
 _FORBIDDEN = ("stream", "stream_options", "messages", "model")
+#: The ``chat_get_completion`` fields the API reference lists (reference section 4, source S1);
+#: a param outside them is refused before anything is sent (``extra_body=`` passes new ones).
+CHAT_COMPLETION_FIELDS = frozenset(
+    {
+        *_FORBIDDEN,
+        "deferred",
+        "frequency_penalty",
+        "logit_bias",
+        "logprobs",
+        "max_completion_tokens",
+        "max_tokens",
+        "n",
+        "parallel_tool_calls",
+        "presence_penalty",
+        "reasoning_effort",
+        "response_format",
+        "search_parameters",
+        "seed",
+        "stop",
+        "temperature",
+        "tool_choice",
+        "tools",
+        "top_logprobs",
+        "top_p",
+        "user",
+        "web_search_options",
+    }
+)
 #: The keyword arguments of ``to_requests``/``submit`` that are spec fields, not params.
 SPEC_FIELDS = (
     "prompt",
@@ -41,6 +77,7 @@ SPEC_FIELDS = (
     "response_model",
     "on_null",
     "max_request_bytes",
+    "extra_body",
 )
 _VERSION = 1
 _FINGERPRINT_VERSION = b"batchframe-requests-2"
@@ -56,7 +93,9 @@ class RequestSpec:
 
     Build it with :meth:`build` (the keyword arguments of :func:`~batchframe.to_requests`);
     constructing it directly validates the same way. ``params`` are the chat-completion fields
-    sent in every body, in the order given (``None`` values are left out).
+    sent in every body, in the order given (``None`` values are left out); their names must be
+    chat-completion fields the API reference lists. ``extra_body`` holds fields batchframe does
+    not know yet, merged into every body after the params, unchecked.
     """
 
     model: str
@@ -69,6 +108,7 @@ class RequestSpec:
     on_null: str = "error"
     id_column: Hashable | None = None
     max_request_bytes: int = MAX_REQUEST_BYTES
+    extra_body: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -83,6 +123,7 @@ class RequestSpec:
         response_model: Any = None,
         on_null: str = "error",
         max_request_bytes: int = MAX_REQUEST_BYTES,
+        extra_body: Mapping[str, Any] | None = None,
         **params: Any,
     ) -> RequestSpec:
         """The spec for these ``to_requests`` arguments (a ValueError says what is wrong)."""
@@ -97,6 +138,7 @@ class RequestSpec:
             on_null=on_null,
             id_column=id_column,
             max_request_bytes=max_request_bytes,
+            extra_body=extra_body if extra_body is not None else {},
         )
 
     def __post_init__(self) -> None:
@@ -130,8 +172,34 @@ class RequestSpec:
 
             parse_template(self.template)  # malformed or positional fields fail here
         object.__setattr__(self, "params", dict(self.params))
+        self._check_param_names()
         self._check_response_model()
         _ = self.params_json  # unknown-to-JSON values fail now, not at the first row
+
+    def _check_param_names(self) -> None:
+        unknown = [k for k in self.params if k not in CHAT_COMPLETION_FIELDS]
+        if unknown:
+            name = unknown[0]
+            close = difflib.get_close_matches(str(name), sorted(CHAT_COMPLETION_FIELDS), n=1)
+            guess = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(
+                say(
+                    f"{name!r} is not a chat-completion field{guess}: nothing was sent. To send "
+                    "a field batchframe does not know yet, pass it in ",
+                    Term(f"extra_body={{{name!r}: ...}}", f"--extra-body {name}=VALUE"),
+                    " instead.",
+                )
+            )
+        extra = self.extra_body
+        if not isinstance(extra, Mapping) or not all(isinstance(k, str) for k in extra):
+            raise ValueError(f"extra_body must be a dict of field names, got {extra!r}")
+        object.__setattr__(self, "extra_body", dict(extra))
+        taken = [k for k in extra if k in self.params or k in _FORBIDDEN]
+        if taken:
+            raise ValueError(
+                f"extra_body field {taken[0]!r} is also a request parameter or set by batchframe "
+                "itself; pass it once"
+            )
 
     def _check_response_model(self) -> None:
         if self.response_model is None:
@@ -163,6 +231,14 @@ class RequestSpec:
     def text_column(self) -> Hashable | None:
         """The column whose null cells are null prompts (``prompt`` or ``messages``)."""
         return self.prompt if self.prompt is not None else self.messages
+
+    @property
+    def null_columns(self) -> list[Any]:
+        """The columns whose null cells leave a row nothing to send: the prompt or messages
+        column, or every field a template names (see ``on_null``)."""
+        if self.template is not None:
+            return list(self.template_columns)
+        return [self.text_column]
 
     @cached_property
     def template_columns(self) -> list[str]:
@@ -197,6 +273,7 @@ class RequestSpec:
 
             params["response_format"] = response_format_for(self.response_model)
         params = {key: value for key, value in params.items() if value is not None}
+        params.update(self.extra_body)
         try:
             text = orjson.dumps(params, option=orjson.OPT_SERIALIZE_NUMPY)
         except TypeError as exc:
@@ -246,6 +323,55 @@ class RequestSpec:
                     "or the columns"
                 )
 
+    def check_model(self, client: Client) -> None:
+        """Refuse a model the server does not offer, before anything is sent (a ValueError
+        naming the models it lists); a model list that cannot be read is only a warning.
+
+        One call (``GET /language-models``); a second one (``/language-models/{model}``) only
+        for a model the list does not name, since a server may take models it does not list.
+        """
+        from batchframe.errors import (
+            APIConnectionError,
+            APIStatusError,
+            NotFoundError,
+            ServerError,
+            UnexpectedResponseError,
+        )
+
+        unreadable = (NotFoundError, ServerError, APIConnectionError, UnexpectedResponseError)
+        try:
+            models = client.list_language_models()
+        except (*unreadable, ValueError) as exc:  # an old server, a proxy, no such route
+            logger.warning(
+                "could not read the model list of %s, so model %r is not checked: %s",
+                client.base_url,
+                self.model,
+                exc,
+            )
+            return
+        names = {m.id for m in models} | {a for m in models for a in m.aliases}
+        if not models or self.model in names:
+            return
+        try:
+            client.get_language_model(self.model)
+            return
+        except NotFoundError:
+            pass
+        except (*unreadable, APIStatusError, ValueError) as exc:
+            logger.warning("could not check model %r on %s: %s", self.model, client.base_url, exc)
+            return
+        close = difflib.get_close_matches(self.model, sorted(names), n=1)
+        guess = f" (did you mean {close[0]!r}?)" if close else ""
+        listed = ", ".join(m.id for m in models)
+        raise ValueError(
+            say(
+                f"model {self.model!r} is not one the server at {client.base_url} offers{guess}; "
+                f"nothing was sent. It lists: {listed}. Pass one of them as ",
+                arg("model"),
+                ".",
+            )
+        )
+
     # -- identity --------------------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any] | None:
@@ -269,6 +395,8 @@ class RequestSpec:
             "id_column": self.id_column,
             "max_request_bytes": self.max_request_bytes,
         }
+        if self.extra_body:
+            data["extra_body"] = dict(self.extra_body)
         if self.response_model is not None:
             from batchframe.frame.structured import response_format_for
 
@@ -315,6 +443,7 @@ class RequestSpec:
             on_null=data.get("on_null", "error"),
             id_column=data.get("id_column"),
             max_request_bytes=int(data.get("max_request_bytes") or MAX_REQUEST_BYTES),
+            extra_body=dict(data.get("extra_body") or {}),
         )
 
     def replace(self, **changes: Any) -> RequestSpec:

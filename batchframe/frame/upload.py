@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from batchframe._config import ChunkPolicy
+from batchframe._hints import RERUN, render, say
 from batchframe._progress import ProgressBar, progress_bar
 from batchframe.errors import UploadError
 
@@ -247,20 +248,23 @@ def _send_all(
         pool.shutdown(wait=False, cancel_futures=True)
         if isinstance(exc, KeyboardInterrupt):
             logger.warning(
-                "Upload to batch %s interrupted after %d of %d chunks; "
-                "rerun the same submit to resume.",
+                "Upload to batch %s interrupted after %d of %d chunks. %s to resume.",
                 batch_id,
                 state.chunks_done,
                 len(chunks),
+                render(say(RERUN)),
             )
         raise
     pool.shutdown(wait=True)
     if state.failures:
         first = state.failures[0]
         raise UploadError(
-            f"Upload to batch {batch_id} stopped after {state.rows_done} requests in "
-            f"{state.chunks_done} of {len(chunks)} chunks: {first}. Rerun the same submit "
-            "(same frame, arguments and name) to resume; requests already added are not sent twice.",
+            say(
+                f"Upload to batch {batch_id} stopped after {state.rows_done} requests in "
+                f"{state.chunks_done} of {len(chunks)} chunks: {first}. ",
+                RERUN,
+                " to resume; requests already added are not sent twice.",
+            ),
             batch_id=batch_id,
             rows_done=state.rows_done,
         ) from first
