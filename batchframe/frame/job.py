@@ -18,6 +18,7 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from batchframe._config import PollPolicy
+from batchframe._hints import Term, arg, render, say
 from batchframe._progress import ProgressBar, progress_bar
 from batchframe.client import Client
 from batchframe.errors import APIError, NotFinishedError, WaitTimeoutError
@@ -223,11 +224,18 @@ class Job:
         return batch
 
     def _hint_reattach(self) -> None:
-        frame = ", df" if self._input.source is not None else ""
         target = self.name if self._named and self.name else self.batch_id
-        hint = (
-            f"\nStopped waiting; job {target} keeps running (not cancelled). "
-            f'Reattach later with bf.attach("{target}"{frame}).\n'
+        later = Term(
+            f'bf.attach("{target}"' + (", df" if self._input.source is not None else "") + ")",
+            f"`batchframe wait {target}`, then `batchframe results {target} ... -o FILE`",
+        )
+        hint = render(
+            say(
+                f"\nStopped waiting; job {target} keeps running (not cancelled). ",
+                Term("Reattach later with ", "Follow it later with "),
+                later,
+                ".\n",
+            )
         )
         logger.info(hint.strip())
         with contextlib.suppress(OSError, ValueError):  # a closed stderr must not mask Ctrl-C
@@ -238,10 +246,16 @@ class Job:
     def _ready(self, partial: bool) -> dict[str, Batch]:
         batch = self.refresh()
         if not partial and not self.finished:
+            target = self.name or self.batch_id
             raise NotFinishedError(
-                f"Job {self.name or self.batch_id} is not finished ({batch.num_pending} of "
-                f"{batch.num_requests} requests pending). Call job.wait() first, or pass "
-                "partial=True for the rows finished so far (the rest come back as 'pending').",
+                say(
+                    f"Job {target} is not finished ({batch.num_pending} of "
+                    f"{batch.num_requests} requests pending). ",
+                    Term("Call job.wait() first", f"Run `batchframe wait {target}` first"),
+                    ", or pass ",
+                    arg("partial", True),
+                    " for the rows finished so far (the rest come back as 'pending').",
+                ),
                 batch,
             )
         return dict(self._batches)
@@ -346,9 +360,14 @@ def _show(bar: ProgressBar, batch: Batch) -> None:
 
 
 def _timeout_message(batch: Batch, timeout: float) -> str:
-    return (
-        f"Job {batch.name or batch.batch_id} still has {batch.num_pending} of "
-        f"{batch.num_requests} requests pending after {timeout:g}s. It keeps running: call "
-        "wait() again, or read what is done with results(partial=True). The last state seen "
-        "is on this error's .batch."
+    target = batch.name or batch.batch_id
+    return say(
+        f"Job {target} still has {batch.num_pending} of {batch.num_requests} requests pending "
+        f"after {timeout:g}s. It keeps running: ",
+        Term("call wait() again", f"run `batchframe wait {batch.batch_id}` again"),
+        ", or read what is done with ",
+        Term(
+            "results(partial=True). The last state seen is on this error's .batch.",
+            f"`batchframe results {batch.batch_id} --partial -o FILE`.",
+        ),
     )

@@ -263,9 +263,15 @@ class RequestSpec:
         bad = [key for key in _FORBIDDEN if key in self.params]
         if bad:
             raise ValueError(
-                f"{', '.join(bad)} cannot be passed as a request parameter: batchframe sets "
-                "model and messages itself (use model=, prompt=/template=/messages=) and "
-                "batches never stream"
+                say(
+                    f"{', '.join(bad)} cannot be passed as a request parameter: batchframe sets "
+                    "model and messages itself (",
+                    Term(
+                        "use model=, prompt=/template=/messages=",
+                        "--model, --prompt/--template/--messages",
+                    ),
+                    ") and batches never stream",
+                )
             )
         params = dict(self.params)
         if self.response_model is not None:
@@ -302,17 +308,20 @@ class RequestSpec:
         """Raise a ValueError naming any column the spec needs that ``available`` lacks."""
         present = set(available)
         for what, names in (
-            ("prompt=", [self.prompt]),
-            ("messages=", [self.messages]),
+            (Term("prompt=", "--prompt"), [self.prompt]),
+            (Term("messages=", "--messages"), [self.messages]),
             (f"template {self.template!r}", self.template_columns),
-            ("id_column", [self.id_column]),
+            (Term("id_column", "--id-column"), [self.id_column]),
         ):
             missing = [n for n in names if n is not None and n not in present]
             if missing:
                 shown = ", ".join(repr(n) for n in missing)
                 raise ValueError(
-                    f"{what} names column(s) not in the frame: {shown}; "
-                    f"available columns: {_column_list(list(available))}"
+                    say(
+                        what,
+                        f" names column(s) not in the input: {shown}; "
+                        f"available columns: {_column_list(list(available))}",
+                    )
                 )
         if self.response_model is not None:
             clash = [f for f in self.response_model.model_fields if f in present]
