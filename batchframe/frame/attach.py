@@ -131,6 +131,7 @@ def _from_manifest(
         owns_client=owns,
         check_ids=source is not None and spec is None,
         manifest_dir=manifest_dir,
+        max_batch_requests=manifest.max_batch_requests,
     )
 
 

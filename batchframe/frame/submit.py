@@ -205,6 +205,7 @@ def submit_spec(
         owns_client=owns_client,
         kept_ids=kept,
         manifest_dir=manifest_dir,
+        max_batch_requests=send.max_batch_requests,
     )
 
 

@@ -15,7 +15,6 @@ import batchframe as bf
 from batchframe._hints import CLI, PYTHON, hint_style, message_of, render
 from batchframe.client import Client
 from batchframe.errors import NotFinishedError, WaitTimeoutError
-from batchframe.frame.job import Job
 from batchframe.frame.spec import CHAT_COMPLETION_FIELDS
 from batchframe.server.app import BatchServer
 
@@ -169,7 +168,7 @@ def test_duplicate_columns_and_an_unwritable_index_are_refused_before_sending(
         bf.submit(dup, prompt="q", model=MODEL, client=client)
     levels = pd.MultiIndex.from_arrays([[1.5, pd.Timestamp("2024-01-01")], ["x", "y"]])
     mixed = pd.DataFrame({"q": ["a", "b"]}, index=levels)
-    with pytest.raises(ValueError, match="index level 0 mixes kinds.*set_levels"):
+    with pytest.raises(ValueError, match=r"index level 0 mixes kinds.*set_levels"):
         bf.submit(mixed, prompt="q", model=MODEL, client=client)
     assert client.list_batches().batches == []
     fixed = mixed.set_axis(mixed.index.set_levels(mixed.index.levels[0].astype(str), level=0))
