@@ -209,9 +209,9 @@ def _recorded(
                 " to start a fresh job.",
             )
         ) from exc
-    _usable(batch, record.name)
     if record.upload_complete and batch.num_requests == record.requests:
-        return Claim(batch)
+        return Claim(batch)  # nothing to add: a finished batch cancelled afterwards is still it
+    _usable(batch, record.name)
     listed = listed_request_ids(client, batch.batch_id)
     if not _all_in(listed, ids):
         raise _conflict(record.name, f"({batch.batch_id}) holding requests this job never sent")

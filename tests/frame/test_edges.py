@@ -8,6 +8,7 @@ import pickle
 from collections.abc import Iterator
 
 import httpx
+import orjson
 import pandas as pd
 import pytest
 
@@ -175,3 +176,48 @@ def test_duplicate_columns_and_an_unwritable_index_are_refused_before_sending(
     job = bf.submit(fixed, prompt="q", model=MODEL, client=client, progress=False)
     job.wait(progress=False)
     assert job.results()["state"].tolist() == ["succeeded"] * 2
+
+
+# -- found while checking item 2: cancel after the end, then the same submit ------------------
+
+
+def test_the_same_submit_reattaches_to_a_finished_batch_cancelled_afterwards(
+    client: Client,
+) -> None:
+    job = bf.submit(DF, prompt="q", model=MODEL, client=client, progress=False)
+    job.wait(progress=False)
+    assert job.cancel().num_success == 2  # nothing was pending; the batch is marked cancelled
+    again = bf.submit(DF, prompt="q", model=MODEL, client=client, progress=False)
+    assert again.batch_id == job.batch_id  # it used to refuse: "was cancelled ... new name="
+    assert again.results()["state"].tolist() == ["succeeded"] * 2
+
+
+# -- item 15 (checked): a repeated page token is a PaginationError everywhere -----------------
+
+
+def test_a_repeated_page_token_is_a_pagination_error_in_every_pager(
+    batch_server: BatchServer,
+) -> None:
+    inner = batch_server.transport()
+
+    def looping(request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("pagination_token") == "again":  # the first page, again
+            url = request.url.copy_remove_param("pagination_token")
+            request = httpx.Request(request.method, url, headers=request.headers)
+        response = inner.handle_request(request)
+        if request.method != "GET" or not request.url.path.endswith(("/batches", "/results")):
+            return response
+        body = response.read()
+        page = orjson.loads(body)
+        page["pagination_token"] = "again"  # a server that never ends its pages
+        return httpx.Response(response.status_code, content=orjson.dumps(page))
+
+    with Client(api_key="k", base_url="http://localhost/v1", transport=inner) as plain:
+        job = bf.submit(DF, prompt="q", model=MODEL, client=plain, progress=False)
+        job.wait(progress=False)
+    transport = httpx.MockTransport(looping)
+    with Client(api_key="k", base_url="http://localhost/v1", transport=transport) as c:
+        with pytest.raises(bf.PaginationError):
+            list(c.iter_batches())
+        with pytest.raises(bf.PaginationError):
+            bf.attach(job.batch_id, client=c).results()
