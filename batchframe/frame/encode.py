@@ -311,7 +311,9 @@ def to_requests(
     ``data`` is anything ``submit`` takes (a pandas or polars frame, an Arrow table, files);
     the other arguments are those of :func:`~batchframe.submit` that say what to send:
     ``prompt``/``template``/``messages``, ``system``, ``model``, ``id_column``,
-    ``response_model``, ``on_null`` and chat-completion params. Columns ``batch_request_id`` and
+    ``response_model``, ``on_null`` and chat-completion params (names checked against the API's
+    fields; ``extra_body={...}`` sends fields batchframe does not know yet, unchecked, in every
+    body). Columns ``batch_request_id`` and
     ``body`` (the item's JSON text); the index is the input index of the rows encoded (a pandas
     frame's labels, else row numbers), rows skipped by ``on_null="skip"`` absent.
 
