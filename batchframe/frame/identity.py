@@ -209,9 +209,12 @@ def _recorded(
                 " to start a fresh job.",
             )
         ) from exc
-    if record.upload_complete and batch.num_requests == record.requests:
-        return Claim(batch)  # nothing to add: a finished batch cancelled afterwards is still it
+    complete = record.upload_complete and batch.num_requests == record.requests
+    if complete and not batch.num_cancelled:
+        return Claim(batch)  # nothing to add: a batch cancelled once it had finished is still it
     _usable(batch, record.name)
+    if complete:
+        return Claim(batch)
     listed = listed_request_ids(client, batch.batch_id)
     if not _all_in(listed, ids):
         raise _conflict(record.name, f"({batch.batch_id}) holding requests this job never sent")

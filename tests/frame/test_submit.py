@@ -280,9 +280,10 @@ def test_progress_false_prints_nothing(
 
 
 def test_gone_or_cancelled_batch_says_how_to_start_fresh(
-    make_client: Callable[..., tuple[Client, AddCounter]],
+    make_client: Callable[..., tuple[Client, AddCounter]], batch_server: BatchServer
 ) -> None:
     client, _ = make_client()
+    batch_server.engine.pause()  # the cancel cancels requests (a finished batch is still the job's)
     job = bf.submit(
         frame(4), prompt="text", model="grok-4.3", name="c", client=client, progress=False
     )
