@@ -144,7 +144,7 @@ def format_error(
             message + f"; the spec needs {'an integer' if kind == 'int' else 'a number'}: ",
             Term(
                 f"convert the column first, e.g. df[{column!r}].astype({kind!r})",
-                f"read the column as numbers with --dtype {column}={kind}",
+                f"read the column as numbers (--dtype {column}={kind} for a CSV INPUT)",
             ),
         )
     )

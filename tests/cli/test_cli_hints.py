@@ -121,7 +121,7 @@ def test_a_numeric_format_spec_over_text_names_dtype(
 ) -> None:
     path = csv(rank=["1", "x"])
     text = failed(cli("run", path, "--template", "Rank {rank:d}", *LOCAL))
-    assert "{rank:d}" in text and "{0" not in text and "--dtype rank=int" in text
+    assert "{rank:d}" in text and "{0" not in text and "--dtype rank=int for a CSV" in text
     assert "'1'" in text  # the first offending row: row number 1
 
 
