@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Hashable, Iterator, Sequence
 from typing import Any
 
@@ -266,13 +267,18 @@ class PandasSource(Source):
 
 def check_columns_unique(frame: pd.DataFrame) -> None:
     """Refuse duplicate column names: a result row could not say which one it read."""
-    columns = frame.columns
-    if not columns.is_unique:
-        repeated = list(dict.fromkeys(columns[columns.duplicated()].tolist()))
+    check_names_unique(list(frame.columns), "df.loc[:, ~df.columns.duplicated()]")
+
+
+def check_names_unique(names: Sequence[Any], fix: str) -> None:
+    """A ValueError naming the column names ``names`` repeats, with ``fix`` as the example."""
+    counts = Counter(names)
+    repeated = [name for name, count in counts.items() if count > 1]
+    if repeated:
         raise ValueError(
-            f"the frame has duplicate column names: {', '.join(map(repr, repeated[:5]))}; a "
-            "result row could not say which one it read. Rename or drop them first, e.g. "
-            "df.loc[:, ~df.columns.duplicated()]"
+            f"the input has duplicate column names: {', '.join(map(repr, repeated[:5]))}; a "
+            f"request or a result could not say which one it read. Rename or drop them first, "
+            f"e.g. {fix}"
         )
 
 
@@ -319,6 +325,7 @@ class TableSource(Source):
     def __init__(
         self, table: pa.Table, kind: str = "arrow", ids: pa.LargeStringArray | None = None
     ) -> None:
+        check_names_unique(table.column_names, "table.rename_columns([...])")
         self.table = table
         self.kind = kind
         self.explicit_ids = ids

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import httpx
 import orjson
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 import batchframe as bf
@@ -221,3 +222,9 @@ def test_a_repeated_page_token_is_a_pagination_error_in_every_pager(
             list(c.iter_batches())
         with pytest.raises(bf.PaginationError):
             bf.attach(job.batch_id, client=c).results()
+
+
+def test_an_arrow_table_with_duplicate_names_is_refused_clearly() -> None:
+    table = pa.table([pa.array(["a"]), pa.array(["b"])], names=["q", "q"])
+    with pytest.raises(ValueError, match=r"duplicate column names: 'q'.*rename_columns"):
+        bf.to_requests(table, prompt="q", model=MODEL)
