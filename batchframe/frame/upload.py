@@ -26,7 +26,7 @@ import numpy as np
 from batchframe._config import ChunkPolicy
 from batchframe._hints import RERUN, render, say
 from batchframe._progress import ProgressBar, progress_bar
-from batchframe.errors import UploadError
+from batchframe.errors import APIStatusError, UploadError
 
 __all__ = [
     "CallLimiter",
@@ -37,6 +37,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger("batchframe")
+
+#: Statuses a server answers the same request with every time: rerunning as is cannot help.
+_REFUSED = frozenset({400, 401, 403, 404, 413, 422})
 
 #: Called in the submitting thread after each confirmed chunk: (rows_done, chunks_done, chunks).
 ChunkCallback = Callable[[int, int, int], None]
@@ -258,12 +261,19 @@ def _send_all(
     pool.shutdown(wait=True)
     if state.failures:
         first = state.failures[0]
+        refused = isinstance(first, APIStatusError) and first.status_code in _REFUSED
         raise UploadError(
             say(
                 f"Upload to batch {batch_id} stopped after {state.rows_done} requests in "
                 f"{state.chunks_done} of {len(chunks)} chunks: {first}. ",
                 RERUN,
-                " to resume; requests already added are not sent twice.",
+                " to resume"
+                + (
+                    f" once what the server refused is fixed: it answers {first.status_code} to "
+                    "the same request every time, so a rerun as it is fails the same way"
+                    if refused
+                    else "; requests already added are not sent twice."
+                ),
             ),
             batch_id=batch_id,
             rows_done=state.rows_done,

@@ -228,3 +228,18 @@ def test_an_arrow_table_with_duplicate_names_is_refused_clearly() -> None:
     table = pa.table([pa.array(["a"]), pa.array(["b"])], names=["q", "q"])
     with pytest.raises(ValueError, match=r"duplicate column names: 'q'.*rename_columns"):
         bf.to_requests(table, prompt="q", model=MODEL)
+
+
+# -- item 14 (checked): an upload the server refuses for good does not say "rerun" alone ------
+
+
+def test_an_upload_refused_for_good_says_a_rerun_as_is_fails_the_same_way() -> None:
+    df = pd.DataFrame({"q": [f"question {i} " + "x" * 80 for i in range(40)]})
+    with (
+        BatchServer(max_body_mb=0.002) as server,  # a 2 KB body limit: every add call is a 413
+        Client(api_key="k", base_url="http://localhost/v1", transport=server.transport()) as c,
+        pytest.raises(bf.UploadError) as caught,
+    ):
+        bf.submit(df, prompt="q", model=MODEL, client=c, progress=False)
+    text = str(caught.value)
+    assert "413" in text and "fails the same way" in text and "Rerun the same submit" in text
