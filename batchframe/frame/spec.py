@@ -16,9 +16,7 @@ True
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
-import logging
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -27,45 +25,15 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from batchframe._config import MAX_REQUEST_BYTES
-from batchframe._hints import Term, arg, say
+from batchframe._hints import Term, say
+from batchframe.frame.fields import CHAT_COMPLETION_FIELDS, check_fields, check_model
+from batchframe.frame.fields import FORBIDDEN as _FORBIDDEN
 
 if TYPE_CHECKING:
     from batchframe.client import Client
 
 __all__ = ["CHAT_COMPLETION_FIELDS", "SPEC_FIELDS", "Fingerprinter", "RequestSpec"]
 
-logger = logging.getLogger("batchframe")
-
-#: Parameters batchframe sets itself, or that a batch cannot use.
-_FORBIDDEN = ("stream", "stream_options", "messages", "model")
-#: The ``chat_get_completion`` fields the API reference lists (reference section 4, source S1);
-#: a param outside them is refused before anything is sent (``extra_body=`` passes new ones).
-CHAT_COMPLETION_FIELDS = frozenset(
-    {
-        *_FORBIDDEN,
-        "deferred",
-        "frequency_penalty",
-        "logit_bias",
-        "logprobs",
-        "max_completion_tokens",
-        "max_tokens",
-        "n",
-        "parallel_tool_calls",
-        "presence_penalty",
-        "reasoning_effort",
-        "response_format",
-        "search_parameters",
-        "seed",
-        "stop",
-        "temperature",
-        "tool_choice",
-        "tools",
-        "top_logprobs",
-        "top_p",
-        "user",
-        "web_search_options",
-    }
-)
 #: The keyword arguments of ``to_requests``/``submit`` that are spec fields, not params.
 SPEC_FIELDS = (
     "prompt",
@@ -172,34 +140,9 @@ class RequestSpec:
 
             parse_template(self.template)  # malformed or positional fields fail here
         object.__setattr__(self, "params", dict(self.params))
-        self._check_param_names()
+        object.__setattr__(self, "extra_body", check_fields(self.params, self.extra_body))
         self._check_response_model()
         _ = self.params_json  # unknown-to-JSON values fail now, not at the first row
-
-    def _check_param_names(self) -> None:
-        unknown = [k for k in self.params if k not in CHAT_COMPLETION_FIELDS]
-        if unknown:
-            name = unknown[0]
-            close = difflib.get_close_matches(str(name), sorted(CHAT_COMPLETION_FIELDS), n=1)
-            guess = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(
-                say(
-                    f"{name!r} is not a chat-completion field{guess}: nothing was sent. To send "
-                    "a field batchframe does not know yet, pass it in ",
-                    Term(f"extra_body={{{name!r}: ...}}", f"--extra-body {name}=VALUE"),
-                    " instead.",
-                )
-            )
-        extra = self.extra_body
-        if not isinstance(extra, Mapping) or not all(isinstance(k, str) for k in extra):
-            raise ValueError(f"extra_body must be a dict of field names, got {extra!r}")
-        object.__setattr__(self, "extra_body", dict(extra))
-        taken = [k for k in extra if k in self.params or k in _FORBIDDEN]
-        if taken:
-            raise ValueError(
-                f"extra_body field {taken[0]!r} is also a request parameter or set by batchframe "
-                "itself; pass it once"
-            )
 
     def _check_response_model(self) -> None:
         if self.response_model is None:
@@ -335,51 +278,8 @@ class RequestSpec:
     def check_model(self, client: Client) -> None:
         """Refuse a model the server does not offer, before anything is sent (a ValueError
         naming the models it lists); a model list that cannot be read is only a warning.
-
-        One call (``GET /language-models``); a second one (``/language-models/{model}``) only
-        for a model the list does not name, since a server may take models it does not list.
-        """
-        from batchframe.errors import (
-            APIConnectionError,
-            APIStatusError,
-            NotFoundError,
-            ServerError,
-            UnexpectedResponseError,
-        )
-
-        unreadable = (NotFoundError, ServerError, APIConnectionError, UnexpectedResponseError)
-        try:
-            models = client.list_language_models()
-        except (*unreadable, ValueError) as exc:  # an old server, a proxy, no such route
-            logger.warning(
-                "could not read the model list of %s, so model %r is not checked: %s",
-                client.base_url,
-                self.model,
-                exc,
-            )
-            return
-        names = {m.id for m in models} | {a for m in models for a in m.aliases}
-        if not models or self.model in names:
-            return
-        try:
-            client.get_language_model(self.model)
-            return
-        except NotFoundError:
-            pass
-        except (*unreadable, APIStatusError, ValueError) as exc:
-            logger.warning("could not check model %r on %s: %s", self.model, client.base_url, exc)
-            return
-        close = difflib.get_close_matches(self.model, sorted(names), n=1)
-        guess = f" (did you mean {close[0]!r}?)" if close else ""
-        listed = ", ".join(m.id for m in models)
-        raise ValueError(
-            say(
-                f"model {self.model!r} is not one the server at {client.base_url} offers{guess}; "
-                f"nothing was sent. It lists: {listed}. Pass one of them as ",
-                arg("model"),
-                ".",
-            )
-        )
+        One call per submit (see :func:`~batchframe.frame.fields.check_model`)."""
+        check_model(self.model, client)
 
     # -- identity --------------------------------------------------------------------------
 

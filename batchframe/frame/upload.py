@@ -261,7 +261,8 @@ def _send_all(
     pool.shutdown(wait=True)
     if state.failures:
         first = state.failures[0]
-        refused = isinstance(first, APIStatusError) and first.status_code in _REFUSED
+        status = first.status_code if isinstance(first, APIStatusError) else None
+        refused = status in _REFUSED
         raise UploadError(
             say(
                 f"Upload to batch {batch_id} stopped after {state.rows_done} requests in "
@@ -269,7 +270,7 @@ def _send_all(
                 RERUN,
                 " to resume"
                 + (
-                    f" once what the server refused is fixed: it answers {first.status_code} to "
+                    f" once what the server refused is fixed: it answers {status} to "
                     "the same request every time, so a rerun as it is fails the same way"
                     if refused
                     else "; requests already added are not sent twice."
