@@ -62,7 +62,7 @@ def check_fields(params: Mapping[str, Any], extra_body: Any) -> dict[str, Any]:
     """Refuse a param that is no chat-completion field (suggesting the close match); return
     ``extra_body`` as a dict, its fields unchecked but not repeating a param or a field
     batchframe sets."""
-    unknown = [k for k in params if k not in CHAT_COMPLETION_FIELDS]
+    unknown = [k for k, v in params.items() if v is not None and k not in CHAT_COMPLETION_FIELDS]
     if unknown:
         name = unknown[0]
         close = difflib.get_close_matches(str(name), sorted(CHAT_COMPLETION_FIELDS), n=1)

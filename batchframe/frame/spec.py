@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +77,9 @@ class RequestSpec:
     id_column: Hashable | None = None
     max_request_bytes: int = MAX_REQUEST_BYTES
     extra_body: Mapping[str, Any] = field(default_factory=dict)
+    #: False for a spec read back from a manifest: what was sent is not checked again, so a job
+    #: submitted before the field names were checked can still be read.
+    check_names: InitVar[bool] = True
 
     @classmethod
     def build(
@@ -109,7 +112,7 @@ class RequestSpec:
             extra_body=extra_body if extra_body is not None else {},
         )
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, check_names: bool) -> None:
         given = [
             name
             for name, value in (
@@ -140,7 +143,8 @@ class RequestSpec:
 
             parse_template(self.template)  # malformed or positional fields fail here
         object.__setattr__(self, "params", dict(self.params))
-        object.__setattr__(self, "extra_body", check_fields(self.params, self.extra_body))
+        params = self.params if check_names else {}
+        object.__setattr__(self, "extra_body", check_fields(params, self.extra_body))
         self._check_response_model()
         _ = self.params_json  # unknown-to-JSON values fail now, not at the first row
 
@@ -353,6 +357,7 @@ class RequestSpec:
             id_column=data.get("id_column"),
             max_request_bytes=int(data.get("max_request_bytes") or MAX_REQUEST_BYTES),
             extra_body=dict(data.get("extra_body") or {}),
+            check_names=False,
         )
 
     def replace(self, **changes: Any) -> RequestSpec:

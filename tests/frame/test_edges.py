@@ -243,3 +243,17 @@ def test_an_upload_refused_for_good_says_a_rerun_as_is_fails_the_same_way() -> N
         bf.submit(df, prompt="q", model=MODEL, client=c, progress=False)
     text = str(caught.value)
     assert "413" in text and "fails the same way" in text and "Rerun the same submit" in text
+
+
+def test_a_manifest_written_before_names_were_checked_still_reads() -> None:
+    from batchframe.frame.spec import RequestSpec
+
+    old = RequestSpec.build(prompt="q", model=MODEL).to_json()
+    assert old is not None
+    old["params"] = {"temprature": 0}  # what an older batchframe let through and recorded
+    spec = RequestSpec.from_json(old)
+    assert spec.params == {"temprature": 0}  # attach and results still work
+    with pytest.raises(ValueError, match="temprature"):
+        spec.replace(max_tokens=5)  # a retry sends new requests: checked again
+    fixed = spec.replace(temprature=None, temperature=0)  # None: not sent, so not checked
+    assert b"temprature" not in fixed.params_json
