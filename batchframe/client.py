@@ -25,6 +25,7 @@ import pydantic
 
 from batchframe import __version__
 from batchframe._config import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, PAGE_LIMIT, RetryPolicy, read_env
+from batchframe._hints import Term, say
 from batchframe._responses import parse_response, status_error, usable_response
 from batchframe._retry import backoff_delay, should_retry
 from batchframe.errors import (
@@ -84,8 +85,9 @@ def check_api_key(key: str, source: str = "api_key") -> None:
                 else "contains"
             )
             hint = " (a key read from a file keeps it)" if char in "\r\n" else ""
-            problem = (
-                f"{where} {name}{hint}: remove it where the key is read, for example with .strip()"
+            problem: str = say(
+                f"{where} {name}{hint}: remove it where the key is ",
+                Term("read, for example with .strip()", "set"),
             )
             break
         if not char.isascii():
@@ -96,7 +98,7 @@ def check_api_key(key: str, source: str = "api_key") -> None:
             break
     else:
         return
-    raise ValueError(f"{source} {problem}; batchframe sends a key exactly as given")
+    raise ValueError(say(f"{source} ", problem, "; batchframe sends a key exactly as given"))
 
 
 def is_loopback_url(url: str) -> bool:
@@ -156,9 +158,15 @@ class Client:
             and not is_loopback_url(self.base_url)
         ):
             raise ValueError(
-                f"Refusing to send an API key over plain HTTP to {urlsplit(self.base_url).hostname}: "
-                "use https, a loopback address, or allow_insecure=True "
-                "(BATCHFRAME_ALLOW_INSECURE=1) if you really mean it."
+                say(
+                    "Refusing to send an API key over plain HTTP to "
+                    f"{urlsplit(self.base_url).hostname}: use https, a loopback address, or ",
+                    Term(
+                        "allow_insecure=True (BATCHFRAME_ALLOW_INSECURE=1)",
+                        "set BATCHFRAME_ALLOW_INSECURE=1",
+                    ),
+                    " if you really mean it.",
+                )
             )
         self.timeout = timeout
         self.retry = retry or RetryPolicy(max_retries=max_retries)
@@ -350,6 +358,12 @@ class Client:
         """The server's language models with their prices (``GET /language-models``)."""
         models = orjson.loads(self._get_raw("/language-models")).get("models") or []
         return [LanguageModel.model_validate(m) for m in models]
+
+    def get_language_model(self, model: str) -> LanguageModel:
+        """One language model with its prices (``GET /language-models/{model}``; 404: unknown)."""
+        return LanguageModel.model_validate(
+            orjson.loads(self._get_raw(f"/language-models/{_seg(model)}"))
+        )
 
     # -- raw pages for the columnar fast paths --------------------------------------------
 
