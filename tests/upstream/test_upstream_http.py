@@ -3,8 +3,10 @@ connections the upstream closes, and HTTPS with a certificate the machine trusts
 
 from __future__ import annotations
 
+import gc
 import pathlib
 import subprocess
+import warnings
 
 import pytest
 from stub import StubUpstream
@@ -46,6 +48,10 @@ def test_an_https_upstream_with_a_trusted_certificate(
         assert wait_done(api, batch_id)["num_success"] == 1
         got = results(api, batch_id)
     assert answer(got["a"])["choices"][0]["message"]["content"] == "echo: over tls"
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always", ResourceWarning)
+        gc.collect()  # a connection left closing when the loop stopped warns here
+    assert [str(w.message) for w in seen if issubclass(w.category, ResourceWarning)] == []
 
 
 def test_an_https_upstream_with_an_untrusted_certificate_never_gets_the_request(
