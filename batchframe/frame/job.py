@@ -70,6 +70,7 @@ class Job:
         kept_ids: dict[int, Any] | None = None,
         check_ids: bool = False,
         manifest_dir: Any = None,
+        reuse: Any = None,
     ) -> None:
         shards = [Shard(1, batch_id)] if isinstance(batch_id, str) else list(batch_id)
         if not shards:
@@ -90,19 +91,24 @@ class Job:
         self._check_ids = check_ids
         self._manifest_dir = manifest_dir
         self._batches: dict[str, Batch] = {}
+        self._reuse = reuse  # dedup and cache: a frame.reuse.Reuse, or None
+        #: The estimate made at submit (``max_cost_usd=``), which the wait bar's spend uses.
+        self.estimate: Any = None
         self._closer = weakref.finalize(self, client.close) if owns_client else None
 
     # -- state -------------------------------------------------------------------------------
 
     @property
     def batch_id(self) -> str:
-        """The first shard's batch ID (the only one of a one-shard job)."""
-        return self._shards[0].batch_id
+        """The first shard's batch ID (the only one of a one-shard job); ``""`` when dedup and
+        the cache answered every request, so no batch was created."""
+        ids = self.batch_ids
+        return ids[0] if ids else ""
 
     @property
     def batch_ids(self) -> tuple[str, ...]:
-        """Every shard's batch ID, in row order."""
-        return tuple(s.batch_id for s in self._shards)
+        """Every shard's batch ID, in row order (a shard answered without a batch has none)."""
+        return tuple(s.batch_id for s in self._shards if s.batch_id)
 
     @property
     def shards(self) -> tuple[Shard, ...]:
@@ -119,6 +125,8 @@ class Job:
         seen = [self._batches.get(b) for b in self.batch_ids]
         if any(b is None for b in seen):
             return None
+        if not seen:  # every request answered by dedup or the cache: nothing to wait for
+            return Batch(batch_id="", name=self.name or "", state={"num_requests": 0})
         return summed_batch([b for b in seen if b is not None], self.name)
 
     @property
@@ -195,7 +203,7 @@ class Job:
                 enabled=progress,
             ) as bar:
                 while True:
-                    _show(bar, batch)
+                    _show(bar, batch, self.estimate)
                     if self.finished:
                         return batch
                     if deadline is not None and clock() >= deadline:
@@ -282,8 +290,10 @@ class Job:
 
         >>> job.cost()                                              # doctest: +SKIP
         """
-        from batchframe.frame.cost import job_cost
+        from batchframe.frame.cost import job_cost, reused_cost
 
+        if self._reuse is not None:
+            return reused_cost(self, self._ready(partial=True))
         return job_cost(self._client, self.batch_ids, self._ready(partial=True))
 
     def retry_failed(self, **overrides: Any) -> Job:
@@ -313,6 +323,11 @@ class Job:
         return self._manifest_dir
 
     @property
+    def reuse(self) -> Any:
+        """Where this job's dedup plans and cache are (``None``: every row was sent)."""
+        return self._reuse
+
+    @property
     def checks_ids(self) -> bool:
         """Whether results must check every server ID against the input (no manifest)."""
         return self._check_ids
@@ -337,11 +352,16 @@ class Job:
         return job_html(self.name, self.batch_ids, self.batch)
 
 
-def _show(bar: ProgressBar, batch: Batch) -> None:
+def _show(bar: ProgressBar, batch: Batch, estimate: Any = None) -> None:
     bar.set_total(batch.num_requests)
     bar.set_count(batch.num_finished)
+    spend = ""
+    if estimate is not None and estimate.cost_usd is not None and batch.num_requests:
+        # the estimate's share of what is finished: a running figure, not the bill
+        spent = estimate.cost_usd * batch.num_finished / batch.num_requests
+        spend = f" spent~${spent:,.4f} of ~${estimate.cost_usd:,.4f}"
     bar.set_postfix(
-        f"ok={batch.num_success} failed={batch.num_error} cancelled={batch.num_cancelled}"
+        f"ok={batch.num_success} failed={batch.num_error} cancelled={batch.num_cancelled}{spend}"
     )
 
 

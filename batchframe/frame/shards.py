@@ -40,6 +40,8 @@ class EncodedShard:
     stop_row: int
     encoded: EncodedRequests
     spec: RequestSpec
+    #: Requests of the shard answered without sending (dedup, cache): see frame/dedup.py.
+    reused: int = 0
 
     @property
     def requests(self) -> int:
