@@ -142,7 +142,7 @@ class Job:
             self._batches[batch_id] = self._client.get_batch(batch_id)
         batch = self.batch
         assert batch is not None
-        if not self.name:
+        if not self.name and self.batch_id:
             self.name = self._batches[self.batch_id].name or None
         return batch
 
