@@ -61,8 +61,10 @@ STORED = (
 )
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS results (server TEXT NOT NULL, key BLOB NOT NULL, "
-    + ", ".join(f"{c} {'REAL' if c == 'cost_usd' else 'INTEGER' if 'tokens' in c else 'TEXT'}"
-                for c in STORED)
+    + ", ".join(
+        f"{c} {'REAL' if c == 'cost_usd' else 'INTEGER' if 'tokens' in c else 'TEXT'}"
+        for c in STORED
+    )
     + ", stored REAL NOT NULL, PRIMARY KEY (server, key)) WITHOUT ROWID"
 )
 _CHUNK = 50_000  # keys per temporary-table round trip
@@ -190,10 +192,11 @@ class ResultCache:
                 conn.execute("DELETE FROM want")
                 chunk = keys[start : start + _CHUNK]
                 conn.executemany(
-                    "INSERT INTO want VALUES (?, ?)", zip(range(start, start + len(chunk)), chunk)
+                    "INSERT INTO want VALUES (?, ?)",
+                    zip(range(start, start + len(chunk)), chunk, strict=True),
                 )
                 out += conn.execute(
-                    f"SELECT w.pos{columns} FROM want w JOIN results r "  # noqa: S608
+                    f"SELECT w.pos{columns} FROM want w JOIN results r "
                     "ON r.server = ? AND r.key = w.key",
                     (server,),
                 ).fetchall()
@@ -231,12 +234,10 @@ class ResultCache:
 
     def info(self) -> CacheInfo:
         """Entries and size on disk (the file and its WAL)."""
-        entries = int(self._guarded(lambda c: c.execute("SELECT count(*) FROM results").fetchone()[0]))
-        size = sum(
-            os.path.getsize(p)
-            for p in (self.path, f"{self.path}-wal")
-            if os.path.exists(p)
+        entries = int(
+            self._guarded(lambda c: c.execute("SELECT count(*) FROM results").fetchone()[0])
         )
+        size = sum(os.path.getsize(p) for p in (self.path, f"{self.path}-wal") if os.path.exists(p))
         return CacheInfo(self.path, entries, size)
 
     # -- writes ------------------------------------------------------------------------------
@@ -251,15 +252,14 @@ class ResultCache:
         columns = [picked[c].to_pylist() for c in STORED]
         now = time.time()
         rows = [
-            (server, key, *values, now)
-            for key, *values in zip(key_list, *columns, strict=True)
+            (server, key, *values, now) for key, *values in zip(key_list, *columns, strict=True)
         ]
         marks = ", ".join("?" * (len(STORED) + 3))
 
         def work(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.executemany(f"INSERT OR REPLACE INTO results VALUES ({marks})", rows)  # noqa: S608
+                conn.executemany(f"INSERT OR REPLACE INTO results VALUES ({marks})", rows)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")

@@ -37,8 +37,12 @@ def collect_results(job: Job, batches: dict[str, Batch]) -> Any:
     tables: list[pa.Table] = []
     kept: list[SourceBatch] = []
     for segment in iter_segments(job.input, list(job.shards), inputs=keep):
-        joined = segment_results(job.client, segment, batches, check_ids=job.checks_ids)
-        joined = fill_segment(job, segment, joined, batches)
+        joined = fill_segment(
+            job,
+            segment,
+            segment_results(job.client, segment, batches, check_ids=job.checks_ids),
+            batches,
+        )
         tables.append(joined.whole())
         del joined
         kept.extend(segment.inputs or [])

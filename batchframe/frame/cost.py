@@ -141,12 +141,14 @@ def reused_cost(job: Job, batches: dict[str, Batch]) -> CostSummary:
             segment_results(job.client, segment, batches, check_ids=job.checks_ids),
             batches,
         )
-        extra = (
-            {"duplicates": joined.duplicates, "cached": joined.cached, "saved_usd": joined.saved_usd}
-            if isinstance(joined, Filled)
-            else {}
-        )
-        summary = dataclasses.replace(summarize_cost(joined.whole()), **extra)
+        summary = summarize_cost(joined.whole())
+        if isinstance(joined, Filled):
+            summary = dataclasses.replace(
+                summary,
+                duplicates=joined.duplicates,
+                cached=joined.cached,
+                saved_usd=joined.saved_usd,
+            )
         total = summary if total is None else total + summary
     assert total is not None
     return total

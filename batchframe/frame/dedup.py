@@ -83,7 +83,7 @@ def request_keys(part: EncodedPart) -> pa.FixedSizeBinaryArray:
     id_sizes = pc.binary_length(json_escape(part.ids)).to_numpy(zero_copy_only=False)
     starts = (offsets[:-1] + _ID_START + id_sizes).tolist()
     ends = (offsets[1:] - int(part.separated)).tolist()
-    view = memoryview(data)
+    view = memoryview(data.data)
     out = bytearray(16 * n)
     blake = hashlib.blake2b
     at = 0
@@ -117,7 +117,9 @@ def build_plan(
     """The plan of ``shard`` (``PLAN_SCHEMA``, one row per request, in order; see the module
     docstring). ``earlier`` yields ``(index, plan)`` of the job's earlier shards."""
     parts = shard.encoded.parts
-    keys = pa.concat_arrays([request_keys(p) for p in parts]) if parts else pa.array([], pa.binary(16))
+    keys = (
+        pa.concat_arrays([request_keys(p) for p in parts]) if parts else pa.array([], pa.binary(16))
+    )
     ids = shard.ids.combine_chunks() if len(shard.ids) else pa.array([], pa.large_string())
     rows = _shard_rows(shard)
     n = len(keys)
@@ -251,7 +253,11 @@ class Planner:
             plan = self.files.read(shard.index)
             return shard if plan is None else sending_shard(shard, plan)
         plan = build_plan(
-            shard, dedup=self.dedup, cache=self.cache, server=self.server, earlier=self._earlier(shard)
+            shard,
+            dedup=self.dedup,
+            cache=self.cache,
+            server=self.server,
+            earlier=self._earlier(shard),
         )
         self.files.write(shard.index, plan)
         return sending_shard(shard, plan)

@@ -333,7 +333,9 @@ def estimate_spec(
     """:func:`estimate` with the spec built, the source opened and the client chosen."""
     for label, value in (("completion_tokens", completion_tokens), ("sample", sample)):
         if isinstance(value, bool) or not isinstance(value, int) or value < (label == "sample"):
-            raise ValueError(f"{label} must be a whole number >= {int(label == 'sample')}, got {value!r}")
+            raise ValueError(
+                f"{label} must be a whole number >= {int(label == 'sample')}, got {value!r}"
+            )
     if batch_discount is not None and not 0 <= batch_discount < 1:
         raise ValueError(f"batch_discount must be a fraction in [0, 1), got {batch_discount!r}")
     server = canonical_server_url(client.base_url) if client is not None else "offline"
@@ -417,7 +419,13 @@ def _counts(
     unique = sorted({t for row in texts for t in row if t})
     try:
         with ThreadPoolExecutor(4) as pool:
-            counted = dict(zip(unique, pool.map(lambda t: len(client.tokenize_text(t, model)), unique), strict=True))
+            counted = dict(
+                zip(
+                    unique,
+                    pool.map(lambda t: len(client.tokenize_text(t, model)), unique),
+                    strict=True,
+                )
+            )
     except _OFFLINE as exc:
         logger.info("tokenizer unreachable (%s): estimating with the byte heuristic", exc)
         return None
@@ -608,4 +616,3 @@ def cap_message(est: Estimate, cap: float, flag: str) -> str:
         f"sent. To send it, raise the cap ({flag.format(f'{need:g}')}) or check "
         "bf.estimate(...) first."
     )
-

@@ -25,7 +25,7 @@ from batchframe.frame.display import counts_text, job_html, summed_batch
 from batchframe.frame.reading import JobInput, Shard
 from batchframe.frame.sources import Source, as_source
 from batchframe.frame.spec import RequestSpec
-from batchframe.models import Batch
+from batchframe.models import Batch, BatchState
 
 __all__ = ["Job", "settled"]
 
@@ -35,7 +35,7 @@ logger = logging.getLogger("batchframe")
 def settled(batch: Batch) -> bool:
     """Nothing left to wait for: no request pending (a file batch not yet read does not count).
 
-    >>> settled(Batch(batch_id="b", state={"num_requests": 0}))
+    >>> settled(Batch(batch_id="b", state=BatchState()))
     True
     """
     if batch.num_pending:
@@ -126,7 +126,7 @@ class Job:
         if any(b is None for b in seen):
             return None
         if not seen:  # every request answered by dedup or the cache: nothing to wait for
-            return Batch(batch_id="", name=self.name or "", state={"num_requests": 0})
+            return Batch(batch_id="", name=self.name or "", state=BatchState())
         return summed_batch([b for b in seen if b is not None], self.name)
 
     @property

@@ -198,7 +198,8 @@ class Joined:
         for name in RESULT_SCHEMA.names[1:]:
             columns[name] = self.results[name].take(index)
         if missing.any():
-            state = np.where(missing, PENDING, None).astype(object)
+            state = np.full(len(order), None, dtype=object)
+            state[missing] = PENDING
             if self.in_batch is not None:
                 listed = pc.is_in(columns["batch_request_id"], value_set=self.in_batch)
                 state[missing & ~np.asarray(listed.to_numpy(zero_copy_only=False), bool)] = NOT_SENT

@@ -64,8 +64,12 @@ def write_parquet(
     done = 0
     with replaced_atomically(target) as tmp, pq.ParquetWriter(tmp, schema) as writer:
         for segment in iter_segments(job.input, list(job.shards), inputs=False):
-            results = segment_results(job.client, segment, batches, check_ids=job.checks_ids)
-            results = fill_segment(job, segment, results, batches)
+            results = fill_segment(
+                job,
+                segment,
+                segment_results(job.client, segment, batches, check_ids=job.checks_ids),
+                batches,
+            )
             del segment  # one segment in memory at a time
             for start in range(0, results.num_rows, ROW_GROUP_ROWS):
                 part = results.part(start, start + ROW_GROUP_ROWS)  # a row group's copy only

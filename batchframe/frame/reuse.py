@@ -154,7 +154,9 @@ def _answers(
     labels = pa.array(np.array(ORIGINS, dtype=object)[origin], pa.large_string())
     table = table.set_column(0, "batch_request_id", plan["id"].cast(pa.large_string()))
     table = table.set_column(
-        RESULT_SCHEMA.get_field_index("cost_usd"), "cost_usd", pa.repeat(pa.scalar(0.0), len(origin))
+        RESULT_SCHEMA.get_field_index("cost_usd"),
+        "cost_usd",
+        pa.repeat(pa.scalar(0.0), len(origin)),
     )
     table = table.set_column(RESULT_SCHEMA.get_field_index("origin"), "origin", labels)
     return table.cast(RESULT_SCHEMA), saved
@@ -186,8 +188,9 @@ def _from_cache(job: Job, keys: list[Any]) -> pa.Table:
     cache = reuse.cache()
     n = len(keys)
     if cache is None:
-        stored, found = pa.table({c: pa.nulls(n, RESULT_SCHEMA.field(c).type) for c in STORED}), pa.array(
-            np.zeros(n, bool)
+        stored, found = (
+            pa.table({c: pa.nulls(n, RESULT_SCHEMA.field(c).type) for c in STORED}),
+            pa.array(np.zeros(n, bool)),
         )
     else:
         stored, found = cache.fetch(reuse.server, keys)

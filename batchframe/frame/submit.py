@@ -25,6 +25,9 @@ import pyarrow as pa
 from batchframe._config import DEFAULT_MAX_BATCH_REQUESTS, MAX_REQUEST_BYTES, ChunkPolicy
 from batchframe.client import Client
 from batchframe.errors import ManifestConflictError
+from batchframe.frame.cache import ResultCache, open_cache
+from batchframe.frame.dedup import PlanFiles, Planner
+from batchframe.frame.estimate import check_cap, refuse_over_cap
 from batchframe.frame.heap import release_freed_memory
 from batchframe.frame.identity import (
     ServerBatches,
@@ -33,9 +36,6 @@ from batchframe.frame.identity import (
     default_job_name,
     shard_name,
 )
-from batchframe.frame.cache import ResultCache, open_cache
-from batchframe.frame.dedup import PlanFiles, Planner
-from batchframe.frame.estimate import check_cap, refuse_over_cap
 from batchframe.frame.manifest import Manifest, ManifestStore, ShardRecord
 from batchframe.frame.reading import Shard
 from batchframe.frame.reuse import Reuse

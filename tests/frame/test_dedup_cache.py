@@ -28,7 +28,9 @@ def sent_ids(client: Client, job: bf.Job) -> list[str]:
 
 def reviews(n: int, start: int = 0) -> pd.DataFrame:
     ids = [f"r{i:04d}" for i in range(start, start + n)]
-    return pd.DataFrame({"text": [f"review number {i}" for i in range(start, start + n)]}, index=ids)
+    return pd.DataFrame(
+        {"text": [f"review number {i}" for i in range(start, start + n)]}, index=ids
+    )
 
 
 def run(df: pd.DataFrame, client: Client, **kw: object) -> tuple[bf.Job, pd.DataFrame]:
@@ -41,7 +43,9 @@ def run(df: pd.DataFrame, client: Client, **kw: object) -> tuple[bf.Job, pd.Data
 def other_client() -> Iterator[Client]:
     """A second, separate server at another address."""
     server = BatchServer()
-    with Client(api_key="k", base_url="http://localhost:8001/v1", transport=server.transport()) as c:
+    with Client(
+        api_key="k", base_url="http://localhost:8001/v1", transport=server.transport()
+    ) as c:
         yield c
 
 
@@ -163,7 +167,9 @@ def test_only_succeeded_results_are_cached(batch_server: BatchServer) -> None:
         _, out = run(reviews(4), c)
         assert (out["state"] == "failed").all()
         assert bf.cache_info().entries == 0
-    with Client(api_key="k", base_url="http://localhost/v1", transport=batch_server.transport()) as c:
+    with Client(
+        api_key="k", base_url="http://localhost/v1", transport=batch_server.transport()
+    ) as c:
         job, out = run(reviews(4), c, name="second")
         assert len(sent_ids(c, job)) == 4 and bf.cache_info().entries == 4
 
