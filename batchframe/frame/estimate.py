@@ -64,7 +64,7 @@ if TYPE_CHECKING:
     from batchframe.frame.submit import SendOptions
     from batchframe.models import LanguageModel
 
-__all__ = ["DISCOUNTED_MODELS", "Estimate", "check_cap", "estimate", "estimate_spec"]
+__all__ = ["DISCOUNTED_MODELS", "Estimate", "cap_message", "check_cap", "estimate", "usd"]
 
 logger = logging.getLogger("batchframe")
 
@@ -148,8 +148,8 @@ class Estimate:
         )
 
     def __str__(self) -> str:
-        cost = "unknown" if self.cost_usd is None else f"${self.cost_usd:,.4f}"
-        top = "unbounded" if self.cost_usd_max is None else f"${self.cost_usd_max:,.4f}"
+        cost = "unknown" if self.cost_usd is None else usd(self.cost_usd)
+        top = "unbounded" if self.cost_usd_max is None else usd(self.cost_usd_max)
         lines = [
             f"{self.requests:,} requests to send of {self.rows:,} rows ({self.duplicates:,} "
             f"duplicates, {self.cached:,} cached, {self.skipped:,} skipped); model {self.model}",
@@ -606,13 +606,25 @@ def refuse_over_cap(
     return est
 
 
-def cap_message(est: Estimate, cap: float, flag: str) -> str:
+def usd(value: float) -> str:
+    """Dollars with enough decimals to show a small figure.
+
+    >>> usd(12.5), usd(0.0000021), usd(0.0)
+    ('$12.5000', '$0.0000021', '$0')
+    """
+    if value == 0:
+        return "$0"
+    decimals = min(10, max(4, 1 - math.floor(math.log10(abs(value)))))
+    return f"${value:,.{decimals}f}"
+
+
+def cap_message(est: Estimate, cap: float, flag: str, check: str = "bf.estimate(...)") -> str:
     """Why the cap refused, and how to raise it (``flag``: ``"max_cost_usd={}"`` or the CLI's)."""
-    top = "" if est.cost_usd_max is None else f", at most ${est.cost_usd_max:,.4f}"
-    need = math.ceil((est.cost_usd or 0.0) * 1.1 * 100) / 100
+    top = "" if est.cost_usd_max is None else f", at most {usd(est.cost_usd_max)}"
+    cost = est.cost_usd or 0.0
+    need = float(f"{cost * 1.1:.2g}") if cost < 0.01 else math.ceil(cost * 110) / 100
     return (
-        f"The estimated cost, ${est.cost_usd:,.4f}{top}, for {est.requests:,} requests "
-        f"({est.prompt_tokens:,} prompt tokens) is over the cap of ${cap:,.4f}. Nothing was "
-        f"sent. To send it, raise the cap ({flag.format(f'{need:g}')}) or check "
-        "bf.estimate(...) first."
+        f"The estimated cost, {usd(cost)}{top}, for {est.requests:,} requests "
+        f"({est.prompt_tokens:,} prompt tokens) is over the cap of {usd(cap)}. Nothing was "
+        f"sent. To send it, raise the cap ({flag.format(f'{need:g}')}) or see {check} first."
     )

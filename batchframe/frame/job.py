@@ -94,6 +94,8 @@ class Job:
         self._reuse = reuse  # dedup and cache: a frame.reuse.Reuse, or None
         #: The estimate made at submit (``max_cost_usd=``), which the wait bar's spend uses.
         self.estimate: Any = None
+        #: Requests this submit answered without sending them (duplicates, cached answers).
+        self.reused = 0
         self._closer = weakref.finalize(self, client.close) if owns_client else None
 
     # -- state -------------------------------------------------------------------------------
@@ -353,13 +355,15 @@ class Job:
 
 
 def _show(bar: ProgressBar, batch: Batch, estimate: Any = None) -> None:
+    from batchframe.frame.estimate import usd
+
     bar.set_total(batch.num_requests)
     bar.set_count(batch.num_finished)
     spend = ""
     if estimate is not None and estimate.cost_usd is not None and batch.num_requests:
         # the estimate's share of what is finished: a running figure, not the bill
         spent = estimate.cost_usd * batch.num_finished / batch.num_requests
-        spend = f" spent~${spent:,.4f} of ~${estimate.cost_usd:,.4f}"
+        spend = f" spent~{usd(spent)} of ~{usd(estimate.cost_usd)}"
     bar.set_postfix(
         f"ok={batch.num_success} failed={batch.num_error} cancelled={batch.num_cancelled}{spend}"
     )

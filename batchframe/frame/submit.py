@@ -249,7 +249,7 @@ def submit_spec(
         manifest_dir=manifest_dir,
         reuse=run.reuse,
     )
-    job.estimate = estimate
+    job.estimate, job.reused = estimate, run.reused
     return job
 
 
@@ -271,6 +271,7 @@ class _Run:
         self.dedup, self.cache = False, cast("ResultCache | None", None)
         self.planner: Planner | None = None
         self.reuse: Reuse | None = None
+        self.reused = 0
 
     def submit(
         self, first: list[EncodedShard], rest: Iterator[EncodedShard]
@@ -378,6 +379,7 @@ class _Run:
                 f"delete {path} to forget the old one."
             )
         bar.update(shard.reused)  # answered by dedup or the cache: never uploaded
+        self.reused += shard.reused
         if shard.requests == 0 and record.batch_id is None:
             record.upload_complete = True  # nothing to send: no batch at all
             self.store.write(manifest)
