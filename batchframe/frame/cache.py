@@ -29,6 +29,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -60,14 +61,14 @@ STORED = (
     "cost_usd",
 )
 _SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS results (server TEXT NOT NULL, key BLOB NOT NULL, "
+    "CREATE TABLE IF NOT EXISTS results (server TEXT NOT NULL, key TEXT NOT NULL, "
     + ", ".join(
         f"{c} {'REAL' if c == 'cost_usd' else 'INTEGER' if 'tokens' in c else 'TEXT'}"
         for c in STORED
     )
     + ", stored REAL NOT NULL, PRIMARY KEY (server, key)) WITHOUT ROWID"
 )
-_CHUNK = 50_000  # keys per temporary-table round trip
+_CHUNK = 100_000  # keys per query (passed as one JSON array)
 
 
 def default_cache_path() -> pathlib.Path:
@@ -134,6 +135,7 @@ class ResultCache:
             conn.execute("PRAGMA busy_timeout = 60000")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA cache_size = -65536")  # 64 MB: big lookups and inserts
             conn.execute(_SCHEMA)
             conn.execute("SELECT count(*) FROM results WHERE 0").fetchall()
         except BaseException:
@@ -184,53 +186,79 @@ class ResultCache:
 
         return bool(self._guarded(work))
 
-    def _joined(self, server: str, keys: Sequence[bytes], columns: str) -> list[tuple[Any, ...]]:
+    def _joined(self, server: str, keys: Sequence[str], columns: str) -> list[tuple[Any, ...]]:
+        """``(position in keys, *columns)`` of every key the cache holds for ``server``.
+
+        The keys go in as one JSON array per query (``json_each``), looked up one by one in
+        the primary key (``CROSS JOIN`` keeps that order): no temporary table, no row per key
+        written."""
+
         def work(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
-            conn.execute("CREATE TEMP TABLE IF NOT EXISTS want (pos INTEGER PRIMARY KEY, key BLOB)")
             out: list[tuple[Any, ...]] = []
             for start in range(0, len(keys), _CHUNK):
-                conn.execute("DELETE FROM want")
-                chunk = keys[start : start + _CHUNK]
-                conn.executemany(
-                    "INSERT INTO want VALUES (?, ?)",
-                    zip(range(start, start + len(chunk)), chunk, strict=True),
-                )
-                out += conn.execute(
-                    f"SELECT w.pos{columns} FROM want w JOIN results r "
-                    "ON r.server = ? AND r.key = w.key",
-                    (server,),
+                chunk = orjson.dumps(list(keys[start : start + _CHUNK]))
+                rows = conn.execute(
+                    f"SELECT j.key{columns} FROM json_each(?) j CROSS JOIN results r "  # noqa: S608
+                    "ON r.server = ? AND r.key = j.value",
+                    (chunk, server),
                 ).fetchall()
+                out += rows if not start else [(start + r[0], *r[1:]) for r in rows]
             return out
 
         return list(self._guarded(work))
 
-    def contains(self, server: str, keys: Sequence[bytes]) -> pa.Array:
-        """A boolean array: which of ``keys`` the cache holds for ``server``."""
+    def _rows(self, server: str, keys: Sequence[bytes], columns: str) -> tuple[list[Any], pa.Array]:
+        """Rows ``(key or position, *columns)`` and, for each of ``keys``, the index of its row
+        (null when the cache does not hold it).
+
+        Many keys for the entries of ``server`` (a rerun): one scan of those entries, matched in
+        Arrow. Few keys: one primary-key lookup each."""
+        n = len(keys)
+        hexes = [k.hex() for k in keys]
+
+        def count(conn: sqlite3.Connection) -> int:
+            return int(
+                conn.execute("SELECT count(*) FROM results WHERE server = ?", (server,)).fetchone()[
+                    0
+                ]
+            )
+
+        held = int(self._guarded(count)) if n else 0
+        if not held:
+            return [], pa.nulls(n, pa.int64())
+        if 4 * n >= held:
+
+            def scan(conn: sqlite3.Connection) -> list[Any]:
+                return conn.execute(
+                    f"SELECT key{columns} FROM results WHERE server = ?",  # noqa: S608
+                    (server,),
+                ).fetchall()
+
+            rows = list(self._guarded(scan))
+            stored = pa.array([r[0] for r in rows], pa.string())
+            return rows, pc.index_in(pa.array(hexes, pa.string()), value_set=stored)
         import numpy as np
 
-        found = np.zeros(len(keys), dtype=bool)
-        if len(keys) and self.has_server(server):
-            hits = self._joined(server, keys, "")
-            found[[pos for (pos,) in hits]] = True
-        return pa.array(found)
+        rows = self._joined(server, hexes, columns.replace(", ", ", r."))
+        order = np.full(n, -1, dtype=np.int64)
+        order[np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))] = np.arange(
+            len(rows)
+        )
+        return rows, pa.array(order, mask=order < 0)
+
+    def contains(self, server: str, keys: Sequence[bytes]) -> pa.Array:
+        """A boolean array: which of ``keys`` the cache holds for ``server``."""
+        _, where = self._rows(server, keys, "")
+        return pc.is_valid(where)
 
     def fetch(self, server: str, keys: Sequence[bytes]) -> tuple[pa.Table, pa.Array]:
         """The stored columns of ``keys`` (``STORED``; nulls where missing) and which were found."""
-        import numpy as np
-
-        n = len(keys)
-        rows = self._joined(server, keys, "".join(f", r.{c}" for c in STORED)) if n else []
-        found = np.zeros(n, dtype=bool)
-        index = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        found[index] = True
-        order = np.full(n, -1, dtype=np.int64)
-        order[index] = np.arange(len(rows))
-        take = pa.array(order, mask=order < 0)
+        rows, where = self._rows(server, keys, "".join(f", {c}" for c in STORED))
         columns = {}
         for k, name in enumerate(STORED, start=1):
             values = pa.array([r[k] for r in rows], RESULT_SCHEMA.field(name).type)
-            columns[name] = values.take(take)
-        return pa.table(columns), pa.array(found)
+            columns[name] = values.take(where)
+        return pa.table(columns), pc.is_valid(where)
 
     def info(self) -> CacheInfo:
         """Entries and size on disk (the file and its WAL)."""
@@ -248,12 +276,12 @@ class ResultCache:
         picked = results.filter(ok)
         if picked.num_rows == 0:
             return 0
-        key_list = [k for k, good in zip(keys, ok.to_pylist(), strict=True) if good]
+        key_list = [k.hex() for k, good in zip(keys, ok.to_pylist(), strict=True) if good]
         columns = [picked[c].to_pylist() for c in STORED]
         now = time.time()
-        rows = [
+        rows = sorted(  # in key order: the primary key's pages fill one after another
             (server, key, *values, now) for key, *values in zip(key_list, *columns, strict=True)
-        ]
+        )
         marks = ", ".join("?" * (len(STORED) + 3))
 
         def work(conn: sqlite3.Connection) -> None:

@@ -80,6 +80,8 @@ class Filled:
         if lo == hi:
             return base
         n = base.num_rows
+        if hi - lo == n:  # every row reused (a rerun the cache answers): no merge to do
+            return self.rows.slice(lo, n)
         index = np.arange(n, dtype=np.int64)
         index[self.positions[lo:hi] - start] = n + np.arange(hi - lo)
         return pa.concat_tables([base, self.rows.slice(lo, hi - lo)]).take(pa.array(index))
@@ -149,7 +151,8 @@ def _answers(
         where[positions] = np.arange(at, at + table.num_rows)
         at += table.num_rows
     table = pa.concat_tables([t.select(RESULT_SCHEMA.names) for _, t in pieces])
-    table = table.take(pa.array(where))
+    if len(pieces) > 1:  # one piece is already in plan order
+        table = table.take(pa.array(where))
     saved = float(pc.sum(table["cost_usd"]).as_py() or 0.0)
     labels = pa.array(np.array(ORIGINS, dtype=object)[origin], pa.large_string())
     table = table.set_column(0, "batch_request_id", plan["id"].cast(pa.large_string()))
