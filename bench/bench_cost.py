@@ -50,9 +50,16 @@ def submit_figures(df: Any, repeat: int, folder: str) -> tuple[list[float], list
     for k in range(repeat):
         with server("--db", os.path.join(folder, f"s{k}.sqlite")) as srv:
             client = _client(srv.base_url)
-            plain.append(measure(lambda: _submit(df, client, folder, cache=False, dedup=False)).cpu)
-            cache = os.path.join(folder, f"empty-{k}.sqlite")
-            reusing.append(measure(lambda: _submit(df, client, folder, cache=cache)).cpu)
+
+            def plain_submit(client: Any = client) -> Any:
+                return _submit(df, client, folder, cache=False, dedup=False)
+
+            def reusing_submit(client: Any = client, k: int = k) -> Any:
+                cache = os.path.join(folder, f"empty-{k}.sqlite")
+                return _submit(df, client, folder, cache=cache)
+
+            plain.append(measure(plain_submit).cpu)
+            reusing.append(measure(reusing_submit).cpu)
             client.close()
     return plain, reusing
 

@@ -198,7 +198,7 @@ class ResultCache:
             for start in range(0, len(keys), _CHUNK):
                 chunk = orjson.dumps(list(keys[start : start + _CHUNK]))
                 rows = conn.execute(
-                    f"SELECT j.key{columns} FROM json_each(?) j CROSS JOIN results r "  # noqa: S608
+                    f"SELECT j.key{columns} FROM json_each(?) j CROSS JOIN results r "
                     "ON r.server = ? AND r.key = j.value",
                     (chunk, server),
                 ).fetchall()
@@ -230,7 +230,7 @@ class ResultCache:
 
             def scan(conn: sqlite3.Connection) -> list[Any]:
                 return conn.execute(
-                    f"SELECT key{columns} FROM results WHERE server = ?",  # noqa: S608
+                    f"SELECT key{columns} FROM results WHERE server = ?",
                     (server,),
                 ).fetchall()
 
