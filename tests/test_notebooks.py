@@ -136,7 +136,13 @@ def test_offline_evaluation(kernel_dir: pathlib.Path, monkeypatch: pytest.Monkey
         assert product in html
     # The confusion matrix, with margins.
     assert "predicted" in html and "gold" in html and "All" in html
-    assert re.search(r"CostSummary\(rows=300, succeeded=300, .*cost_usd=\$0\.\d+\)", text)
+    # (then ", duplicates=1, ...": examples/reviews.csv repeats one review, sent once)
+    assert re.search(r"CostSummary\(rows=300, succeeded=300, .*cost_usd=\$0\.\d+[,)]", text)
+    # The rerun with 10% new rows: the estimate and the server agree that only those are sent.
+    assert "30 requests to send of 330 rows (0 duplicates, 300 cached" in text
+    assert "requests the server received: 30 of 330 rows" in text
+    assert "origin: {'cache': 300, 'batch': 30}" in text
+    assert "paid only for the new rows: True" in text
 
 
 def test_large_job(kernel_dir: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
