@@ -64,7 +64,16 @@ if TYPE_CHECKING:
     from batchframe.frame.submit import SendOptions
     from batchframe.models import LanguageModel
 
-__all__ = ["DISCOUNTED_MODELS", "Estimate", "cap_message", "check_cap", "estimate", "usd"]
+__all__ = [
+    "DISCOUNTED_MODELS",
+    "Estimate",
+    "cap_message",
+    "check_cap",
+    "estimate",
+    "spend_estimate",
+    "text_bytes",
+    "usd",
+]
 
 logger = logging.getLogger("batchframe")
 
@@ -293,7 +302,7 @@ class _Tally:
         self.requests += len(send)
         if not len(send):
             return
-        sizes = _text_bytes(shard, spec)[send]
+        sizes = text_bytes(shard, spec)[send]
         self.text_bytes += int(sizes.sum())
         keys = plan["key"].combine_chunks().buffers()[1]
         priority = np.frombuffer(keys, dtype="<u8")[0 : 2 * len(origin) : 2][send]
@@ -305,7 +314,7 @@ class _Tally:
         self.sample = sorted(self.sample)[: self.k]
 
 
-def _text_bytes(shard: EncodedShard, spec: RequestSpec) -> np.ndarray:
+def text_bytes(shard: EncodedShard, spec: RequestSpec) -> np.ndarray:
     """Each request's message text, as JSON-escaped bytes (never fewer than its UTF-8 bytes)."""
     head, tail = spec.fragments
     constant = _ID_START + len(head) + len(tail)
@@ -527,7 +536,11 @@ def _priced(
     notes: list[str],
 ) -> Estimate:
     cap = next(
-        (spec.params[k] for k in ("max_completion_tokens", "max_tokens") if spec.params.get(k)),
+        (
+            spec.params[k]
+            for k in ("max_completion_tokens", "max_tokens", "max_output_tokens")
+            if spec.params.get(k)
+        ),
         None,
     )
     n = tally.requests
@@ -628,3 +641,24 @@ def cap_message(est: Estimate, cap: float, flag: str, check: str = "bf.estimate(
         f"({est.prompt_tokens:,} prompt tokens) is over the cap of {usd(cap)}. Nothing was "
         f"sent. To send it, raise the cap ({flag.format(f'{need:g}')}) or see {check} first."
     )
+
+
+def spend_estimate(
+    spec: RequestSpec, client: Client, requests: int, text_bytes: int
+) -> Estimate | None:
+    """A quick estimate of what ``submit`` just sent (the byte heuristic, the server's prices),
+    for the wait bar's spend figure when no cap asked for the full estimate; ``None`` when the
+    price list cannot be read."""
+    from batchframe.errors import BatchframeError
+
+    tally = _Tally(0, requests=requests, text_bytes=text_bytes)
+    heuristic: list[str] = []
+    notes: list[str] = []
+    prompt, prompt_max, _ = _prompt_tokens(spec, tally, None, heuristic)
+    try:
+        price = _price(spec.model, client, None, heuristic, notes)
+    except BatchframeError as exc:
+        logger.debug("no spend figure: %s", exc)
+        return None
+    return _priced(spec, tally, prompt, prompt_max, 0, price, DEFAULT_COMPLETION_TOKENS,
+                   None, None, heuristic, notes)  # fmt: skip

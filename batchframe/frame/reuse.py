@@ -50,6 +50,8 @@ class Reuse:
     cache_path: str | None
     server: str
     _cache: ResultCache | None = field(default=None, init=False, repr=False)
+    #: Shards whose succeeded answers this job has stored (once finished, they do not change).
+    stored: set[int] = field(default_factory=set, init=False, repr=False)
 
     def cache(self) -> ResultCache | None:
         if self.cache_path is None:
@@ -109,10 +111,13 @@ def fill_segment(
     positions = np.asarray(plan["row"].to_numpy(), dtype=np.int64) - shard.first_row
     cache = reuse.cache()
     sent = origin == BATCH
-    if cache is not None and sent.any():
+    done = all(batches[s.batch_id].num_pending == 0 for s in segment.shards if s.batch_id)
+    if cache is not None and sent.any() and shard.index not in reuse.stored:
         answered = joined.rows_at(positions[sent])
         cache.store(reuse.server, plan["key"].filter(pa.array(sent)).to_pylist(), answered)
         del answered
+        if done:
+            reuse.stored.add(shard.index)
     if sent.all():
         return joined
     reused = np.flatnonzero(~sent)

@@ -18,7 +18,7 @@ import logging
 import os
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -27,7 +27,7 @@ from batchframe.client import Client
 from batchframe.errors import ManifestConflictError
 from batchframe.frame.cache import ResultCache, open_cache
 from batchframe.frame.dedup import PlanFiles, Planner
-from batchframe.frame.estimate import check_cap, refuse_over_cap
+from batchframe.frame.estimate import check_cap, refuse_over_cap, spend_estimate, text_bytes
 from batchframe.frame.heap import release_freed_memory
 from batchframe.frame.identity import (
     ServerBatches,
@@ -203,6 +203,8 @@ def submit_spec(
     if source.num_rows == 0:
         raise ValueError("Nothing to submit: the input has no rows.")
     check_cap(max_cost_usd)
+    if not isinstance(dedup, bool):
+        raise ValueError(f"dedup must be True or False, got {dedup!r}")
     if max_cost_usd is not None and not source.rereadable:
         raise ValueError(
             "max_cost_usd needs an input it can read twice (estimate, then send), not a "
@@ -249,6 +251,8 @@ def submit_spec(
         manifest_dir=manifest_dir,
         reuse=run.reuse,
     )
+    if estimate is None and run.sent:  # the wait bar's spend figure: a quick heuristic one
+        estimate = spend_estimate(spec, active, run.sent, run.sent_bytes)
     job.estimate, job.reused = estimate, run.reused
     return job
 
@@ -268,10 +272,12 @@ class _Run:
         self.client, self.store, self.name = client, store, name
         self.spec, self.source, self.send = spec, source, send
         self.server = canonical_server_url(client.base_url)
-        self.dedup, self.cache = False, cast("ResultCache | None", None)
+        self.dedup = False
+        self.cache: ResultCache | None = None
         self.planner: Planner | None = None
         self.reuse: Reuse | None = None
         self.reused = 0
+        self.sent, self.sent_bytes = 0, 0  # requests sent, and their message text in bytes
 
     def submit(
         self, first: list[EncodedShard], rest: Iterator[EncodedShard]
@@ -380,6 +386,9 @@ class _Run:
             )
         bar.update(shard.reused)  # answered by dedup or the cache: never uploaded
         self.reused += shard.reused
+        if shard.requests:
+            self.sent += shard.requests
+            self.sent_bytes += int(text_bytes(shard, self.spec).sum())
         if shard.requests == 0 and record.batch_id is None:
             record.upload_complete = True  # nothing to send: no batch at all
             self.store.write(manifest)

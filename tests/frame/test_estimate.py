@@ -10,6 +10,7 @@ import pytest
 
 import batchframe as bf
 from batchframe.client import Client
+from batchframe.frame.estimate import usd
 from batchframe.server.app import BatchServer
 
 MODEL = "grok-4.3"
@@ -177,3 +178,17 @@ def test_no_max_tokens_means_no_upper_bound(client: Client) -> None:
     est = bf.estimate(frame(4), prompt="text", model=MODEL, client=client)
     assert est.max_completion_tokens is None and est.cost_usd_max is None
     assert est.completion_tokens == 4 * 256
+
+
+def test_the_wait_bar_shows_the_estimated_spend(
+    client: Client, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("BATCHFRAME_DISABLE_PROGRESS", raising=False)
+    job = bf.submit(frame(20), prompt="text", model=MODEL, client=client, progress=False)
+    assert job.estimate is not None and "prompt_tokens" in job.estimate.heuristic
+    capped = bf.submit(frame(20, start=50), prompt="text", model=MODEL, client=client,
+                       progress=False, max_cost_usd=1.0)  # fmt: skip
+    assert capped.estimate is not None and capped.estimate.heuristic == ()
+    capfd.readouterr()
+    capped.wait(progress=True)
+    assert f"spent~{usd(capped.estimate.cost_usd or 0)}" in capfd.readouterr().err
