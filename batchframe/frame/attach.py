@@ -141,7 +141,7 @@ def _reuse(manifest: Manifest, manifest_dir: str | os.PathLike[str] | None) -> R
     if not manifest.planned:
         return None
     path = ManifestStore(manifest_dir).path(manifest.name, manifest.server)
-    return Reuse(PlanFiles(path), manifest.cache, manifest.server)
+    return Reuse(PlanFiles(path), manifest.cache, manifest.server, manifest.max_batch_requests)
 
 
 def check_fingerprints(manifest: Manifest, spec: RequestSpec, source: Source) -> None:

@@ -1,7 +1,10 @@
 """Dedup and the cache at submit: each shard's *plan* says which requests are sent at all.
 
-Every request gets a key, the hash of its canonical body (the item's bytes after its ID: model,
-messages, params; :func:`request_keys`). Before a shard is sent its plan marks each request
+Within a job, a request's dedup key is a 128-bit hash of the part of its body that varies
+(:func:`~batchframe.frame.encode.body_keys`: the rest comes from one spec); across jobs, the
+result cache keys it by BLAKE2b of its canonical body (the item's bytes after its ID: model,
+messages, params; :func:`request_keys`), computed only when the cache holds entries for the
+server, or when ``results()`` stores answers. Before a shard is sent its plan marks each request
 ``batch`` (sent), ``duplicate`` (the same key as an earlier request of this job, in this shard
 or an earlier one) or ``cache`` (an earlier job's succeeded answer is in the result cache); only
 ``batch`` requests go to the server. The plan is written beside the job's manifest (an Arrow
@@ -20,6 +23,14 @@ one at a time (about 40 bytes a request on disk), never against the whole job in
 >>> keys = request_keys(enc.parts[0]).to_pylist()
 >>> keys[0] == keys[2] != keys[1]
 True
+>>> from batchframe.frame.shards import iter_shards
+>>> from batchframe.frame.sources import as_source
+>>> from batchframe.frame.spec import RequestSpec
+>>> spec, data = RequestSpec.build(prompt="q", model="m"), pd.DataFrame({"q": ["a", "b", "a"]})
+>>> shard = next(iter_shards(spec, as_source(data), 10, with_keys=True))
+>>> plan = build_plan(shard, dedup=True, cache=None, server="s", earlier=lambda: iter([]))
+>>> plan["origin"].to_pylist(), plan["source_id"].to_pylist()
+([0, 0, 1], [None, None, '0'])
 """
 
 from __future__ import annotations
@@ -65,6 +76,7 @@ PLAN_SCHEMA = pa.schema(
         ("row", pa.int64()),
         ("id", pa.large_string()),
         ("key", pa.binary(16)),
+        ("ckey", pa.binary(16)),
         ("origin", pa.int8()),
         ("source_row", pa.int64()),
         ("source_id", pa.large_string()),
@@ -103,6 +115,21 @@ def _index_in(values: pa.Array, value_set: pa.Array) -> npt.NDArray[np.int64]:
     return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
+def _dedup_keys(shard: EncodedShard) -> npt.NDArray[np.uint64]:
+    """The shard's dedup keys (``n x 2``), made as it was encoded (``with_keys=True``)."""
+    keys = [p.keys for p in shard.encoded.parts]
+    if any(k is None for k in keys):
+        raise ValueError("dedup needs the shard encoded with_keys=True")
+    return (
+        np.concatenate([k for k in keys if k is not None]) if keys else np.empty((0, 2), np.uint64)
+    )
+
+
+def _as_binary(keys: npt.NDArray[np.uint64]) -> pa.FixedSizeBinaryArray:
+    data = pa.py_buffer(np.ascontiguousarray(keys).tobytes())
+    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(keys), [None, data])
+
+
 Earlier = Callable[[], Iterator[tuple[int, pa.Table]]]
 
 
@@ -115,14 +142,15 @@ def build_plan(
     earlier: Earlier,
 ) -> pa.Table:
     """The plan of ``shard`` (``PLAN_SCHEMA``, one row per request, in order; see the module
-    docstring). ``earlier`` yields ``(index, plan)`` of the job's earlier shards."""
-    parts = shard.encoded.parts
-    keys = (
-        pa.concat_arrays([request_keys(p) for p in parts]) if parts else pa.array([], pa.binary(16))
-    )
+    docstring). ``earlier`` yields ``(index, plan)`` of the job's earlier shards.
+
+    The result cache is asked only when it holds entries for ``server``; only then are the
+    requests' cache keys (BLAKE2b, :func:`request_keys`) computed at submit."""
     ids = shard.ids.combine_chunks() if len(shard.ids) else pa.array([], pa.large_string())
     rows = _shard_rows(shard)
-    n = len(keys)
+    n = len(rows)
+    raw = _dedup_keys(shard) if dedup else np.zeros((n, 2), np.uint64)
+    keys = _as_binary(raw)
     origin = np.zeros(n, dtype=np.int8)
     source = np.full(n, -1, dtype=np.int64)  # the source row of a duplicate
     source_shard = np.full(n, -1, dtype=np.int32)
@@ -137,17 +165,21 @@ def build_plan(
                 origin[hit], source_shard[hit] = DUPLICATE, index
                 source[hit] = np.asarray(sent["row"].take(picked).to_numpy(), dtype=np.int64)
                 source_ids.append((hit, sent["id"].take(picked).combine_chunks()))
-    codes = np.asarray(pc.dictionary_encode(keys).indices.to_numpy(), dtype=np.int64)
-    if cache is not None and n:
-        unique = pc.unique(keys)
-        held = np.asarray(cache.contains(server, unique.to_pylist()), dtype=bool)
-        in_cache = held[codes] & (origin == BATCH)
-        origin[in_cache] = CACHE
+    cache_keys = pa.nulls(n, pa.binary(16))
+    if cache is not None and n and cache.has_server(server):
+        cache_keys = pa.concat_arrays([request_keys(p) for p in shard.encoded.parts])
+        unique, codes = _factorize(cache_keys)
+        held = np.asarray(cache.contains(server, unique), dtype=bool)
+        origin[held[codes] & (origin == BATCH)] = CACHE
     if dedup and n:
+        import pandas as pd
+
+        codes = pd.factorize(raw[:, 0])[0]
         first = np.full(int(codes.max()) + 1, n, dtype=np.int64)
         first[codes[::-1]] = np.arange(n - 1, -1, -1)
         rep = first[codes]
-        dup = np.flatnonzero((rep != np.arange(n)) & (origin == BATCH))
+        same = raw[rep, 1] == raw[:, 1]  # the second hash must agree too: 128 bits in all
+        dup = np.flatnonzero((rep != np.arange(n)) & same & (origin == BATCH))
         if dup.size:
             origin[dup], source_shard[dup] = DUPLICATE, shard.index
             source[dup] = rows[rep[dup]]
@@ -157,6 +189,7 @@ def build_plan(
             pa.array(rows, pa.int64()),
             ids.cast(pa.large_string()),
             keys,
+            cache_keys,
             pa.array(origin, pa.int8()),
             pa.array(source, mask=source < 0),
             _scatter(n, source_ids),
@@ -164,6 +197,13 @@ def build_plan(
         ],
         schema=PLAN_SCHEMA,
     )
+
+
+def _factorize(keys: pa.Array) -> tuple[list[bytes], npt.NDArray[np.int64]]:
+    """The distinct ``keys`` (as bytes) and each key's index among them."""
+    encoded = pc.dictionary_encode(keys)
+    codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    return encoded.dictionary.to_pylist(), codes
 
 
 def _scatter(n: int, pieces: list[tuple[npt.NDArray[np.int64], pa.Array]]) -> pa.Array:

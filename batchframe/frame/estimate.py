@@ -54,7 +54,6 @@ from batchframe.client import Client
 from batchframe.errors import APIConnectionError, APIStatusError, CostLimitError
 from batchframe.frame.cache import ResultCache, open_cache
 from batchframe.frame.dedup import _ID_START, BATCH, CACHE, DUPLICATE, build_plan
-from batchframe.frame.escape import json_escape
 from batchframe.frame.identity import canonical_server_url
 from batchframe.frame.shards import EncodedShard, iter_shards
 from batchframe.frame.sources import Source, as_source
@@ -315,12 +314,13 @@ class _Tally:
 
 
 def text_bytes(shard: EncodedShard, spec: RequestSpec) -> np.ndarray:
-    """Each request's message text, as JSON-escaped bytes (never fewer than its UTF-8 bytes)."""
+    """Each request's message text, as JSON-escaped bytes (never fewer than its UTF-8 bytes;
+    the ID's raw length is taken off, which is never more than its escaped length)."""
     head, tail = spec.fragments
     constant = _ID_START + len(head) + len(tail)
     out = []
     for part in shard.encoded.parts:
-        ids = pc.binary_length(json_escape(part.ids)).to_numpy(zero_copy_only=False)
+        ids = pc.binary_length(part.ids).to_numpy(zero_copy_only=False)
         out.append(part.item_sizes() - ids - constant)
     return np.concatenate(out) if out else np.empty(0, np.int64)
 
@@ -350,11 +350,11 @@ def estimate_spec(
     server = canonical_server_url(client.base_url) if client is not None else "offline"
     tally = _Tally(sample)
     plans: list[tuple[int, pa.Table]] = []
-    for shard in iter_shards(spec, source, max_batch_requests):
+    for shard in iter_shards(spec, source, max_batch_requests, with_keys=dedup):
         plan = build_plan(shard, dedup=dedup, cache=cache, server=server, earlier=_from(plans))
         tally.add(shard, plan, spec)
         if dedup:
-            plans.append((shard.index, plan.select(["row", "id", "key", "origin"]).cast(_LEAN)))
+            plans.append((shard.index, plan.select(["row", "id", "key", "origin"])))
         del shard
     heuristic: list[str] = []
     notes: list[str] = []
@@ -362,11 +362,6 @@ def estimate_spec(
     price = _price(spec.model, client, prices, heuristic, notes)
     return _priced(spec, tally, prompt, prompt_max, tokenized, price, completion_tokens,
                    reasoning_tokens, batch_discount, heuristic, notes)  # fmt: skip
-
-
-_LEAN = pa.schema(
-    [("row", pa.int64()), ("id", pa.large_string()), ("key", pa.binary(16)), ("origin", pa.int8())]
-)
 
 
 def _from(plans: list[tuple[int, pa.Table]]) -> Any:

@@ -49,9 +49,37 @@ class Reuse:
     plans: PlanFiles
     cache_path: str | None
     server: str
+    #: The job's shard size: to encode a shard again for its cache keys (see ``cache_keys``).
+    max_requests: int = 1_000_000
     _cache: ResultCache | None = field(default=None, init=False, repr=False)
+    _shards: Any = field(default=None, init=False, repr=False)
+    _at: int = field(default=0, init=False, repr=False)
     #: Shards whose succeeded answers this job has stored (once finished, they do not change).
     stored: set[int] = field(default_factory=set, init=False, repr=False)
+
+    def cache_keys(
+        self, job: Job, index: int, plan: pa.Table, sent: npt.NDArray[np.bool_]
+    ) -> list[Any] | None:
+        """The cache keys of shard ``index``'s sent requests: from its plan when submit computed
+        them, else by encoding the shard again (the input is read in order, one shard at a
+        time); ``None`` when the input cannot be read again."""
+        keys = plan["ckey"].filter(pa.array(sent))
+        if not keys.null_count:
+            return list(keys.to_pylist())
+        source, spec = job.input.source, job.spec
+        if source is None or spec is None or not source.rereadable:
+            return None
+        from batchframe.frame.dedup import request_keys
+        from batchframe.frame.shards import iter_shards
+
+        if self._shards is None or index <= self._at:  # a new read of the job: start over
+            self._shards = iter_shards(spec, source, self.max_requests)
+        self._at = index
+        for shard in self._shards:
+            if shard.index == index:
+                every = pa.concat_arrays([request_keys(p) for p in shard.encoded.parts])
+                return list(every.filter(pa.array(sent)).to_pylist())
+        return None
 
     def cache(self) -> ResultCache | None:
         if self.cache_path is None:
@@ -113,10 +141,10 @@ def fill_segment(
     sent = origin == BATCH
     done = all(batches[s.batch_id].num_pending == 0 for s in segment.shards if s.batch_id)
     if cache is not None and sent.any() and shard.index not in reuse.stored:
-        answered = joined.rows_at(positions[sent])
-        cache.store(reuse.server, plan["key"].filter(pa.array(sent)).to_pylist(), answered)
-        del answered
-        if done:
+        keys = reuse.cache_keys(job, shard.index, plan, sent)
+        if keys is not None:
+            cache.store(reuse.server, keys, joined.rows_at(positions[sent]))
+        if done or keys is None:
             reuse.stored.add(shard.index)
     if sent.all():
         return joined
@@ -148,7 +176,7 @@ def _answers(
         pieces.append((which, _from_shard(job, int(other), ids, batches)))
     hit = np.flatnonzero(origin == CACHE)
     if hit.size:
-        keys = plan["key"].take(pa.array(hit)).to_pylist()
+        keys = plan["ckey"].take(pa.array(hit)).to_pylist()
         pieces.append((hit, _from_cache(job, keys)))
     where = np.empty(len(origin), dtype=np.int64)
     at = 0

@@ -212,7 +212,7 @@ def submit_spec(
         )
     result_cache = open_cache(cache)  # a cache that cannot be opened fails before any call
     source.check_ids(spec.id_column)
-    shards = iter_shards(spec, source, send.max_batch_requests)
+    shards = iter_shards(spec, source, send.max_batch_requests, with_keys=dedup)
     first = next(shards)
     if first.requests == 0:
         raise ValueError(
@@ -345,7 +345,7 @@ class _Run:
             cache = None if manifest.cache is None else ResultCache(manifest.cache)
         files = PlanFiles(self.store.path(self.name, self.server))
         self.planner = Planner(files, dedup=self.dedup, cache=cache, server=self.server)
-        self.reuse = Reuse(files, manifest.cache, self.server)
+        self.reuse = Reuse(files, manifest.cache, self.server, self.send.max_batch_requests)
 
     def _planned(self, manifest: Manifest, shard: EncodedShard) -> EncodedShard:
         if self.planner is None:
