@@ -146,7 +146,7 @@ def build_plan(
 
     The result cache is asked only when it holds entries for ``server``; only then are the
     requests' cache keys (BLAKE2b, :func:`request_keys`) computed at submit."""
-    ids = shard.ids.combine_chunks() if len(shard.ids) else pa.array([], pa.large_string())
+    ids = shard.ids
     rows = _shard_rows(shard)
     n = len(rows)
     raw = _dedup_keys(shard) if dedup else np.zeros((n, 2), np.uint64)
@@ -183,19 +183,20 @@ def build_plan(
         if dup.size:
             origin[dup], source_shard[dup] = DUPLICATE, shard.index
             source[dup] = rows[rep[dup]]
-            source_ids.append((dup, ids.take(pa.array(rep[dup]))))
+            source_ids.append((dup, ids.take(pa.array(rep[dup])).combine_chunks()))
+    columns = [
+        pa.array(rows, pa.int64()),
+        ids,
+        keys,
+        cache_keys,
+        pa.array(origin, pa.int8()),
+        pa.array(source, mask=source < 0),
+        _scatter(n, source_ids),
+        pa.array(source_shard, mask=source_shard < 0),
+    ]
+    chunked = [c if isinstance(c, pa.ChunkedArray) else pa.chunked_array([c]) for c in columns]
     return pa.Table.from_arrays(
-        [
-            pa.array(rows, pa.int64()),
-            ids.cast(pa.large_string()),
-            keys,
-            cache_keys,
-            pa.array(origin, pa.int8()),
-            pa.array(source, mask=source < 0),
-            _scatter(n, source_ids),
-            pa.array(source_shard, mask=source_shard < 0),
-        ],
-        schema=PLAN_SCHEMA,
+        [c.cast(f.type) for c, f in zip(chunked, PLAN_SCHEMA, strict=True)], schema=PLAN_SCHEMA
     )
 
 
@@ -277,30 +278,48 @@ class PlanFiles:
 
 
 class Planner:
-    """Plans each shard of one submit (see the module docstring)."""
+    """Plans each shard of one submit (see the module docstring).
+
+    A plan that sends every request of its shard is the same as no plan (a recorded shard
+    without a plan file is sent whole), so it is written only once a later shard needs it to
+    find duplicates: a one-shard job without duplicates or cached answers writes no file.
+    """
 
     def __init__(
         self, files: PlanFiles, *, dedup: bool, cache: ResultCache | None, server: str
     ) -> None:
         self.files, self.dedup, self.cache, self.server = files, dedup, cache, server
+        self._held: tuple[int, pa.Table] | None = None  # an all-batch plan not written yet
 
     def apply(self, record_fingerprint: str | None, shard: EncodedShard) -> EncodedShard:
         """The shard to send: planned now (a shard not submitted before), or as its plan file
         says (a rerun); a recorded shard without a plan file was sent whole, so it stays whole."""
+        if self._held is not None and self.dedup:
+            self.files.write(*self._held)  # this shard looks for duplicates in it
+        self._held = None
         if record_fingerprint is not None:
             if record_fingerprint != shard.fingerprint:
                 return shard  # a different input: submit refuses it
             plan = self.files.read(shard.index)
+            if plan is None and self.dedup:  # sent whole: later shards still dedup against it
+                self._held = (shard.index, self._plan(shard, cache=False))
             return shard if plan is None else sending_shard(shard, plan)
-        plan = build_plan(
+        plan = self._plan(shard, cache=True)
+        if pc.all(pc.equal(plan["origin"], BATCH)).as_py() is not False:
+            self.files.path(shard.index).unlink(missing_ok=True)  # a stale one, from a crash
+            self._held = (shard.index, plan)
+            return shard
+        self.files.write(shard.index, plan)
+        return sending_shard(shard, plan)
+
+    def _plan(self, shard: EncodedShard, *, cache: bool) -> pa.Table:
+        return build_plan(
             shard,
             dedup=self.dedup,
-            cache=self.cache,
+            cache=self.cache if cache else None,
             server=self.server,
             earlier=self._earlier(shard),
         )
-        self.files.write(shard.index, plan)
-        return sending_shard(shard, plan)
 
     def _earlier(self, shard: EncodedShard) -> Earlier:
         def earlier() -> Iterator[tuple[int, pa.Table]]:

@@ -149,8 +149,8 @@ class Estimate:
         ]  # fmt: skip
         return pd.DataFrame(
             {
-                "value": [getattr(self, n) for n in names],
-                "heuristic": [n in self.heuristic for n in names],
+                "value": pd.Series([getattr(self, n) for n in names], dtype=object, index=names),
+                "heuristic": pd.Series([n in self.heuristic for n in names], index=names),
             },
             index=pd.Index(names, name="figure"),
         )

@@ -58,14 +58,17 @@ class Reuse:
     stored: set[int] = field(default_factory=set, init=False, repr=False)
 
     def cache_keys(
-        self, job: Job, index: int, plan: pa.Table, sent: npt.NDArray[np.bool_]
-    ) -> list[Any] | None:
-        """The cache keys of shard ``index``'s sent requests: from its plan when submit computed
-        them, else by encoding the shard again (the input is read in order, one shard at a
-        time); ``None`` when the input cannot be read again."""
-        keys = plan["ckey"].filter(pa.array(sent))
-        if not keys.null_count:
-            return list(keys.to_pylist())
+        self, job: Job, index: int, plan: pa.Table | None
+    ) -> tuple[list[Any], npt.NDArray[np.int64]] | None:
+        """The cache keys and input rows of shard ``index``'s sent requests: from its plan when
+        submit computed them, else by encoding the shard again (the input is read in order, one
+        shard at a time); ``None`` when the input cannot be read again."""
+        if plan is not None:
+            sent = pa.array(plan["origin"].to_numpy() == BATCH)
+            keys = plan["ckey"].filter(sent)
+            if not keys.null_count:
+                rows = np.asarray(plan["row"].filter(sent).to_numpy(), dtype=np.int64)
+                return list(keys.to_pylist()), rows
         source, spec = job.input.source, job.spec
         if source is None or spec is None or not source.rereadable:
             return None
@@ -76,9 +79,14 @@ class Reuse:
             self._shards = iter_shards(spec, source, self.max_requests)
         self._at = index
         for shard in self._shards:
-            if shard.index == index:
-                every = pa.concat_arrays([request_keys(p) for p in shard.encoded.parts])
-                return list(every.filter(pa.array(sent)).to_pylist())
+            if shard.index != index:
+                continue
+            rows = np.concatenate([p.rows for p in shard.encoded.parts])
+            every = pa.concat_arrays([request_keys(p) for p in shard.encoded.parts])
+            if plan is None:
+                return list(every.to_pylist()), rows
+            sent = plan["origin"].to_numpy() == BATCH
+            return list(every.filter(pa.array(sent)).to_pylist()), rows[sent]
         return None
 
     def cache(self) -> ResultCache | None:
@@ -132,20 +140,22 @@ def fill_segment(
     if reuse is None or len(segment.shards) != 1 or segment.rows is None:
         return joined
     shard = segment.shards[0]
-    plan = reuse.plans.read(shard.index) if shard.first_row is not None else None
-    if plan is None or shard.first_row is None:
+    if shard.first_row is None:
+        return joined
+    plan = reuse.plans.read(shard.index)  # none: every request of the shard was sent
+    cache = reuse.cache()
+    if cache is not None and shard.batch_id and shard.index not in reuse.stored:
+        found = reuse.cache_keys(job, shard.index, plan)
+        if found is not None:
+            keys, rows = found
+            cache.store(reuse.server, keys, joined.rows_at(rows - shard.first_row))
+        if found is None or batches[shard.batch_id].num_pending == 0:
+            reuse.stored.add(shard.index)  # finished: its answers do not change any more
+    if plan is None:
         return joined
     origin = plan["origin"].to_numpy()
     positions = np.asarray(plan["row"].to_numpy(), dtype=np.int64) - shard.first_row
-    cache = reuse.cache()
     sent = origin == BATCH
-    done = all(batches[s.batch_id].num_pending == 0 for s in segment.shards if s.batch_id)
-    if cache is not None and sent.any() and shard.index not in reuse.stored:
-        keys = reuse.cache_keys(job, shard.index, plan, sent)
-        if keys is not None:
-            cache.store(reuse.server, keys, joined.rows_at(positions[sent]))
-        if done or keys is None:
-            reuse.stored.add(shard.index)
     if sent.all():
         return joined
     reused = np.flatnonzero(~sent)
