@@ -29,6 +29,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -60,14 +61,16 @@ STORED = (
     "total_tokens",
     "cost_usd",
 )
+_TEXTS = STORED[:4]
+_NUMBERS = STORED[4:]  # the token counts and cost_usd, packed in one blob a row
+#: One row's numbers: five int64 token counts (-1 for null) and cost_usd (NaN for null).
+_PACKED = np.dtype([("tokens", "<i8", (5,)), ("cost", "<f8")])
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS results (server TEXT NOT NULL, key TEXT NOT NULL, "
-    + ", ".join(
-        f"{c} {'REAL' if c == 'cost_usd' else 'INTEGER' if 'tokens' in c else 'TEXT'}"
-        for c in STORED
-    )
-    + ", stored REAL NOT NULL, PRIMARY KEY (server, key)) WITHOUT ROWID"
+    + ", ".join(f"{c} TEXT" for c in _TEXTS)
+    + ", numbers BLOB NOT NULL, stored REAL NOT NULL, PRIMARY KEY (server, key)) WITHOUT ROWID"
 )
+_COLUMNS = "".join(f", {c}" for c in _TEXTS) + ", numbers"
 _CHUNK = 100_000  # keys per query (passed as one JSON array)
 
 
@@ -237,8 +240,6 @@ class ResultCache:
             rows = list(self._guarded(scan))
             stored = pa.array([r[0] for r in rows], pa.string())
             return rows, pc.index_in(pa.array(hexes, pa.string()), value_set=stored)
-        import numpy as np
-
         rows = self._joined(server, hexes, columns.replace(", ", ", r."))
         order = np.full(n, -1, dtype=np.int64)
         order[np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))] = np.arange(
@@ -253,12 +254,19 @@ class ResultCache:
 
     def fetch(self, server: str, keys: Sequence[bytes]) -> tuple[pa.Table, pa.Array]:
         """The stored columns of ``keys`` (``STORED``; nulls where missing) and which were found."""
-        rows, where = self._rows(server, keys, "".join(f", {c}" for c in STORED))
+        rows, where = self._rows(server, keys, _COLUMNS)
         columns = {}
-        for k, name in enumerate(STORED, start=1):
+        for k, name in enumerate(_TEXTS, start=1):
             values = pa.array([r[k] for r in rows], RESULT_SCHEMA.field(name).type)
             columns[name] = values.take(where)
-        return pa.table(columns), pc.is_valid(where)
+        packed = np.frombuffer(b"".join(r[-1] for r in rows), dtype=_PACKED)
+        tokens = packed["tokens"]
+        for k, name in enumerate(_NUMBERS[:5]):
+            values = tokens[:, k]
+            columns[name] = pa.array(values, mask=values < 0).take(where)
+        cost = packed["cost"]
+        columns["cost_usd"] = pa.array(cost, mask=np.isnan(cost)).take(where)
+        return pa.table({c: columns[c] for c in STORED}), pc.is_valid(where)
 
     def info(self) -> CacheInfo:
         """Entries and size on disk (the file and its WAL)."""
@@ -277,12 +285,20 @@ class ResultCache:
         if picked.num_rows == 0:
             return 0
         key_list = [k.hex() for k, good in zip(keys, ok.to_pylist(), strict=True) if good]
-        columns = [picked[c].to_pylist() for c in STORED]
+        columns = [picked[c].to_pylist() for c in _TEXTS]
+        packed = np.empty(picked.num_rows, dtype=_PACKED)
+        for k, name in enumerate(_NUMBERS[:5]):
+            packed["tokens"][:, k] = picked[name].fill_null(-1).to_numpy()
+        packed["cost"] = picked["cost_usd"].cast(pa.float64()).fill_null(np.nan).to_numpy()
+        raw = packed.tobytes()
+        size = _PACKED.itemsize
+        numbers = [raw[i : i + size] for i in range(0, len(raw), size)]
         now = time.time()
         rows = sorted(  # in key order: the primary key's pages fill one after another
-            (server, key, *values, now) for key, *values in zip(key_list, *columns, strict=True)
+            (server, key, *values, now)
+            for key, *values in zip(key_list, *columns, numbers, strict=True)
         )
-        marks = ", ".join("?" * (len(STORED) + 3))
+        marks = ", ".join("?" * (len(_TEXTS) + 4))
 
         def work(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")

@@ -197,7 +197,7 @@ def _answers(
     if len(pieces) > 1:  # one piece is already in plan order
         table = table.take(pa.array(where))
     saved = float(pc.sum(table["cost_usd"]).as_py() or 0.0)
-    labels = pa.array(np.array(ORIGINS, dtype=object)[origin], pa.large_string())
+    labels = pa.array(ORIGINS, pa.large_string()).take(pa.array(origin))
     table = table.set_column(0, "batch_request_id", plan["id"].cast(pa.large_string()))
     table = table.set_column(
         RESULT_SCHEMA.get_field_index("cost_usd"),
