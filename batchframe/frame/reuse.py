@@ -32,7 +32,7 @@ from batchframe.models import Batch
 
 if TYPE_CHECKING:
     from batchframe.frame.job import Job
-    from batchframe.frame.reading import Segment
+    from batchframe.frame.reading import Segment, Shard
 
 __all__ = ["Filled", "Reuse", "fill_segment"]
 
@@ -52,42 +52,65 @@ class Reuse:
     #: The job's shard size: to encode a shard again for its cache keys (see ``cache_keys``).
     max_requests: int = 1_000_000
     _cache: ResultCache | None = field(default=None, init=False, repr=False)
-    _shards: Any = field(default=None, init=False, repr=False)
-    _at: int = field(default=0, init=False, repr=False)
+    _parts: Any = field(default=None, init=False, repr=False)
+    _carry: Any = field(default=None, init=False, repr=False)
+    _next: int = field(default=0, init=False, repr=False)
     #: Shards whose succeeded answers this job has stored (once finished, they do not change).
     stored: set[int] = field(default_factory=set, init=False, repr=False)
 
     def cache_keys(
-        self, job: Job, index: int, plan: pa.Table | None
+        self, job: Job, shard: Shard, plan: pa.Table | None
     ) -> tuple[list[Any], npt.NDArray[np.int64]] | None:
-        """The cache keys and input rows of shard ``index``'s sent requests: from its plan when
-        submit computed them, else by encoding the shard again (the input is read in order, one
-        shard at a time); ``None`` when the input cannot be read again."""
-        if plan is not None:
-            sent = pa.array(plan["origin"].to_numpy() == BATCH)
-            keys = plan["ckey"].filter(sent)
+        """The cache keys and input rows of ``shard``'s sent requests: from its plan when submit
+        computed them, else by encoding its rows again, a source batch at a time (the input is
+        read in order; only 24 bytes a request are kept); ``None`` when the input cannot be
+        read again."""
+        sent = None if plan is None else plan["origin"].to_numpy() == BATCH
+        if plan is not None and sent is not None:
+            keys = plan["ckey"].filter(pa.array(sent))
             if not keys.null_count:
-                rows = np.asarray(plan["row"].filter(sent).to_numpy(), dtype=np.int64)
+                rows = np.asarray(plan["row"].filter(pa.array(sent)).to_numpy(), dtype=np.int64)
                 return list(keys.to_pylist()), rows
         source, spec = job.input.source, job.spec
         if source is None or spec is None or not source.rereadable:
             return None
-        from batchframe.frame.dedup import request_keys
-        from batchframe.frame.shards import iter_shards
+        first, stop = int(shard.first_row or 0), int(shard.stop_row or 0)
+        rows, keys = self._encoded(spec, source, first, stop)
+        if sent is not None:
+            if len(sent) != len(rows):
+                return None  # not the requests the plan was made for: store nothing
+            rows, keys = rows[sent], keys.filter(pa.array(sent))
+        return list(keys.to_pylist()), rows
 
-        if self._shards is None or index <= self._at:  # a new read of the job: start over
-            self._shards = iter_shards(spec, source, self.max_requests)
-        self._at = index
-        for shard in self._shards:
-            if shard.index != index:
-                continue
-            rows = np.concatenate([p.rows for p in shard.encoded.parts])
-            every = pa.concat_arrays([request_keys(p) for p in shard.encoded.parts])
-            if plan is None:
-                return list(every.to_pylist()), rows
-            sent = plan["origin"].to_numpy() == BATCH
-            return list(every.filter(pa.array(sent)).to_pylist()), rows[sent]
-        return None
+    def _encoded(
+        self, spec: Any, source: Any, first: int, stop: int
+    ) -> tuple[npt.NDArray[np.int64], pa.Array]:
+        """Rows ``first:stop`` encoded again: their row numbers and cache keys, in order."""
+        from batchframe.frame.dedup import request_keys
+        from batchframe.frame.encode import encode_source
+
+        if self._parts is None or first < self._next:  # a new read of the job: start over
+            self._parts = ((p.rows, request_keys(p)) for p in encode_source(spec, source))
+            self._carry = None
+        self._next = stop
+        rows_out: list[npt.NDArray[np.int64]] = []
+        keys_out: list[pa.Array] = []
+        while True:
+            item = self._carry if self._carry is not None else next(self._parts, None)
+            self._carry = None
+            if item is None:
+                break
+            rows, keys = item
+            inside = (rows >= first) & (rows < stop)
+            rows_out.append(rows[inside])
+            keys_out.append(keys.filter(pa.array(inside)))
+            after = rows >= stop
+            if after.any():  # the rest belongs to the next shard
+                self._carry = (rows[after], keys.filter(pa.array(after)))
+                break
+        if not rows_out:
+            return np.empty(0, np.int64), pa.array([], pa.binary(16))
+        return np.concatenate(rows_out), pa.concat_arrays(keys_out)
 
     def cache(self) -> ResultCache | None:
         if self.cache_path is None:
@@ -145,7 +168,7 @@ def fill_segment(
     plan = reuse.plans.read(shard.index)  # none: every request of the shard was sent
     cache = reuse.cache()
     if cache is not None and shard.batch_id and shard.index not in reuse.stored:
-        found = reuse.cache_keys(job, shard.index, plan)
+        found = reuse.cache_keys(job, shard, plan)
         if found is not None:
             keys, rows = found
             cache.store(reuse.server, keys, joined.rows_at(rows - shard.first_row))
