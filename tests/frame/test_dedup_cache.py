@@ -257,3 +257,17 @@ def test_concurrent_processes_share_one_cache_file(tmp_path: pathlib.Path) -> No
         assert out.strip() == b"ok"
     assert bf.cache_info(path).entries == 4 * 20 + 1
     assert not list(tmp_path.glob("*.corrupt-*"))
+
+
+def test_a_multi_shard_job_with_skipped_rows_fills_the_cache_row_by_row(client: Client) -> None:
+    texts = ["a", None, "b", "c", None, "d", "e", "f", "g", None, "h"]
+    df = pd.DataFrame({"text": texts}, index=[f"k{i}" for i in range(len(texts))])
+    kw: dict[str, object] = {"on_null": "skip", "max_batch_requests": 3}
+    first, out = run(df, client, **kw)
+    assert len(first.batch_ids) == 3 and bf.cache_info().entries == 8
+    assert out["state"].tolist().count("skipped") == 3
+    again, out = run(df, client, name="again", **kw)
+    assert again.batch_ids == ()
+    sent = out["state"] != "skipped"
+    assert (out.loc[sent, "origin"] == "cache").all()
+    assert (out.loc[sent, "content"] == df.loc[sent, "text"]).all()
