@@ -143,10 +143,10 @@ def main() -> None:
               f"{rerun['cached_wall']:.2f} (CPU {rerun['cached_cpu']:.2f})",
               f"{rerun['first_wall']:.2f} (first run; CPU {rerun['first_cpu']:.2f})",
               f"{speedup:.1f}x faster", ">= 3x", speedup >= 3))  # fmt: skip
-    plain = rerun["plain_wall"] / rerun["cached_wall"]
+    versus_plain = rerun["plain_wall"] / rerun["cached_wall"]
     print(row(f"results() {k}, fully cached rerun vs a plain read of the batch: wall (s)",
               f"{rerun['cached_wall']:.2f}", f"{rerun['plain_wall']:.2f} (answers already stored)",
-              f"{plain:.1f}x faster", "(reference)", True))  # fmt: skip
+              f"{versus_plain:.1f}x faster", "(reference)", True))  # fmt: skip
     print(row(f"estimate {k}: client CPU (s)", f"{rerun['est_cpu']:.2f}",
               f"wall {rerun['est_wall']:.2f}", "-", "a few seconds", rerun["est_cpu"] <= 5))  # fmt: skip
     print(row(f"estimate {k}: prompt tokens ({rerun['sample']:,} tokenized)",
