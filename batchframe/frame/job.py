@@ -363,9 +363,9 @@ def _show(bar: ProgressBar, batch: Batch, estimate: Any = None) -> None:
     if estimate is not None and estimate.cost_usd is not None and batch.num_requests:
         # the estimate's share of what is finished: a running figure, not the bill
         spent = estimate.cost_usd * batch.num_finished / batch.num_requests
-        spend = f" spent~{usd(spent)} of ~{usd(estimate.cost_usd)}"
+        spend = f"spent~{usd(spent)} of ~{usd(estimate.cost_usd)} "
     bar.set_postfix(
-        f"ok={batch.num_success} failed={batch.num_error} cancelled={batch.num_cancelled}{spend}"
+        f"{spend}ok={batch.num_success} failed={batch.num_error} cancelled={batch.num_cancelled}"
     )
 
 

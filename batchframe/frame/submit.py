@@ -210,7 +210,6 @@ def submit_spec(
             "max_cost_usd needs an input it can read twice (estimate, then send), not a "
             "RecordBatchReader; pass a Table, a frame or files"
         )
-    result_cache = open_cache(cache)  # a cache that cannot be opened fails before any call
     source.check_ids(spec.id_column)
     shards = iter_shards(spec, source, send.max_batch_requests, with_keys=dedup)
     first = next(shards)
@@ -219,6 +218,7 @@ def submit_spec(
             "Nothing to submit: the input has no rows"
             + (" left after skipping null prompts." if len(first.encoded.skipped_ids) else ".")
         )
+    result_cache = open_cache(cache)  # a cache that cannot be opened fails before any call
     owns_client = client is None
     active = Client() if client is None else client
     try:
