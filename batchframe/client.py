@@ -25,6 +25,7 @@ import pydantic
 
 from batchframe import __version__
 from batchframe._config import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, PAGE_LIMIT, RetryPolicy, read_env
+from batchframe._hints import Term, say
 from batchframe._responses import parse_response, status_error, usable_response
 from batchframe._retry import backoff_delay, should_retry
 from batchframe.errors import (
@@ -84,8 +85,9 @@ def check_api_key(key: str, source: str = "api_key") -> None:
                 else "contains"
             )
             hint = " (a key read from a file keeps it)" if char in "\r\n" else ""
-            problem = (
-                f"{where} {name}{hint}: remove it where the key is read, for example with .strip()"
+            problem: str = say(
+                f"{where} {name}{hint}: remove it where the key is ",
+                Term("read, for example with .strip()", "set"),
             )
             break
         if not char.isascii():
@@ -96,7 +98,7 @@ def check_api_key(key: str, source: str = "api_key") -> None:
             break
     else:
         return
-    raise ValueError(f"{source} {problem}; batchframe sends a key exactly as given")
+    raise ValueError(say(f"{source} ", problem, "; batchframe sends a key exactly as given"))
 
 
 def is_loopback_url(url: str) -> bool:
@@ -156,9 +158,15 @@ class Client:
             and not is_loopback_url(self.base_url)
         ):
             raise ValueError(
-                f"Refusing to send an API key over plain HTTP to {urlsplit(self.base_url).hostname}: "
-                "use https, a loopback address, or allow_insecure=True "
-                "(BATCHFRAME_ALLOW_INSECURE=1) if you really mean it."
+                say(
+                    "Refusing to send an API key over plain HTTP to "
+                    f"{urlsplit(self.base_url).hostname}: use https, a loopback address, or ",
+                    Term(
+                        "allow_insecure=True (BATCHFRAME_ALLOW_INSECURE=1)",
+                        "set BATCHFRAME_ALLOW_INSECURE=1",
+                    ),
+                    " if you really mean it.",
+                )
             )
         self.timeout = timeout
         self.retry = retry or RetryPolicy(max_retries=max_retries)
@@ -351,6 +359,12 @@ class Client:
         models = orjson.loads(self._get_raw("/language-models")).get("models") or []
         return [LanguageModel.model_validate(m) for m in models]
 
+    def get_language_model(self, model: str) -> LanguageModel:
+        """One language model with its prices (``GET /language-models/{model}``; 404: unknown)."""
+        return LanguageModel.model_validate(
+            orjson.loads(self._get_raw(f"/language-models/{_seg(model)}"))
+        )
+
     # -- raw pages for the columnar fast paths --------------------------------------------
 
     def fetch_batch(self, batch_id: str) -> bytes:
@@ -438,6 +452,7 @@ class Client:
                 response = self._http.request(
                     method, path, params=params, content=content, headers=headers
                 )
+                _unlink_stream(response)
             except httpx.TransportError as exc:
                 ambiguous = ambiguous or isinstance(exc, _AMBIGUOUS)
                 error = self._transport_error(method, path, exc)
@@ -513,6 +528,18 @@ def _page_params(limit: int | None, token: str | None) -> dict[str, Any]:
     if token:
         params["pagination_token"] = token
     return params
+
+
+def _unlink_stream(response: httpx.Response) -> None:
+    """Cut the reference cycle httpx makes between a read response and its stream.
+
+    httpx binds each response's stream to the response itself, so a response, its request and
+    the request's body (an add call's, up to 10 MiB) are freed only when the cyclic garbage
+    collector runs, which in a long upload can be many calls later: memory grew with the job.
+    The body has been read (the client never streams), so the stream is spent; without the
+    cycle all of it is freed as soon as the caller drops the response.
+    """
+    response.stream = httpx.ByteStream(b"")
 
 
 def _pages(fetch: Callable[[str | None], Any]) -> Iterator[Any]:

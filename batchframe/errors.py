@@ -27,7 +27,10 @@
      +-- CostLimitError                 submit's estimate is over max_cost_usd (nothing was sent)
 
 Input problems found before anything is sent are plain ``ValueError`` (with a message that
-names the offending values), so they read naturally in a notebook.
+names the offending values), so they read naturally in a notebook. A message that says what to
+change names Python arguments and methods (``on_null='skip'``, ``job.wait()``); it keeps those
+hints (:mod:`batchframe._hints`), and the ``batchframe`` command words the same message with
+its flags and commands (``--on-null skip``, ``batchframe wait ID``).
 
 No error ever carries the API key: messages are built from the method, the path, the status and
 the server's own ``code``/``error`` text, and :func:`redact` scrubs anything key-shaped anyway.
@@ -37,6 +40,8 @@ from __future__ import annotations
 
 import re
 from typing import Any
+
+from batchframe._hints import Message
 
 __all__ = [
     "APIConnectionError",
@@ -96,7 +101,8 @@ class APIError(BatchframeError):
     """A call to the Batch API failed."""
 
     def __init__(self, message: str, *, method: str | None = None, path: str | None = None) -> None:
-        self.message = redact(message)
+        # A hinted message keeps its hints (the CLI words them as flags), its text scrubbed.
+        self.message = message.map(redact) if isinstance(message, Message) else redact(message)
         self.method = method
         self.path = path
         super().__init__(self.message)

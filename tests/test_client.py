@@ -427,3 +427,31 @@ def test_status_error_body_is_scrubbed_of_the_key() -> None:
         client.list_batches()
     assert info.value.body["error"] == "Incorrect key ***"
     assert KEY not in repr(info.value.body) and "TESTKEY" not in repr(info.value.body)
+
+
+def test_a_sent_request_and_its_body_are_freed_without_the_cycle_collector(
+    loopback_server: ServerHandle,
+) -> None:
+    """httpx ties a response to its stream in a cycle; an add call's body must not wait for the
+    cyclic collector (in a long upload that kept many 10 MiB bodies alive at once)."""
+    import gc
+
+    client = Client(api_key=KEY, base_url=loopback_server.base_url)
+    batch_id = client.create_batch("freed").batch_id
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for chunk in range(3):
+            client.add_requests(batch_id, [item(f"{chunk}-{i}", "x" * 1000) for i in range(200)])
+        client.list_results(batch_id)
+        gc.collect()
+        held = [o for o in gc.garbage if isinstance(o, (httpx.Request, httpx.Response))]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        if was_enabled:
+            gc.enable()
+        client.close()
+    assert held == []

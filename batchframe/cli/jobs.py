@@ -85,7 +85,16 @@ def input_options(command: _F) -> _F:
             multiple=True,
             metavar="KEY=VALUE",
             help="A chat-completion field, repeatable; the value is JSON when it parses "
-            "(temperature=0.2, stop='[\"a\"]'), else text.",
+            "(temperature=0.2, stop='[\"a\"]'), else text. Names are checked against the "
+            "API's fields before anything is sent.",
+        ),
+        click.option(
+            "--extra-body",
+            "extra_body",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="A field batchframe does not know yet, sent unchecked in every request body "
+            "(repeatable; the value as for --param).",
         ),
         click.option(
             "--dtype",
@@ -101,7 +110,8 @@ def input_options(command: _F) -> _F:
             type=click.Choice(["error", "skip"]),
             default="error",
             show_default=True,
-            help="What to do with a row whose prompt is empty.",
+            help="What to do with a row whose prompt, or any field its template names, is "
+            "empty: stop with an error naming the rows, or leave those rows out.",
         ),
         click.option("--no-progress", is_flag=True, help="No progress bars."),
     ]
@@ -110,7 +120,16 @@ def input_options(command: _F) -> _F:
 
 #: ``bf.submit`` arguments that ``--param`` must not set (they have options, or no CLI meaning).
 _RESERVED = frozenset(
-    {"prompt", "template", "messages", "response_model", "client", "progress", "manifest_dir"}
+    {
+        "prompt",
+        "template",
+        "messages",
+        "response_model",
+        "client",
+        "progress",
+        "manifest_dir",
+        "extra_body",
+    }
 )
 
 
@@ -172,6 +191,7 @@ def make_request(
     params: tuple[str, ...],
     no_progress: bool,
     dtypes: tuple[str, ...] = (),
+    extra_body: tuple[str, ...] = (),
     **options: Any,
 ) -> Request:
     """Check the input options of ``run``/``submit`` and gather the arguments of ``bf.submit``."""
@@ -194,6 +214,8 @@ def make_request(
     if clash:
         raise CLIError(f"--param {clash[0]}=... is not a chat-completion field this command takes.")
     source = {"prompt": prompt, "template": template, "messages": messages}
+    if extra_body:
+        options["extra_body"] = dict(parse_param(p) for p in extra_body)
     return Request(
         input_path=input_path,
         submit_args={**source, **options, **extra},

@@ -22,6 +22,7 @@ import click
 import orjson
 
 from batchframe._config import read_env
+from batchframe._hints import CLI, hint_style, message_of
 from batchframe.client import Client, check_api_key
 from batchframe.errors import (
     APIError,
@@ -211,8 +212,8 @@ def exit_code_for(exc: BaseException) -> int:
 
 
 def one_line_message(exc: BaseException, *secrets: str | None) -> str:
-    """At most two short lines describing ``exc``, with any key scrubbed."""
-    text = redact(str(exc).strip(), *secrets) or type(exc).__name__
+    """At most two short lines describing ``exc`` in command-line terms, with any key scrubbed."""
+    text = redact(message_of(exc, CLI).strip(), *secrets) or type(exc).__name__
     if isinstance(exc, KeyError):  # str(KeyError("x")) is "'x'"
         text = text.strip("'\"")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
@@ -247,10 +248,25 @@ def install_log_handler(debug: bool) -> None:
 class CommandGroup(click.Group):
     """A click group that turns every escaping exception into a short message and an exit code.
 
-    No traceback unless the group's ``--debug`` flag is set; Ctrl-C exits 130.
+    No traceback unless the group's ``--debug`` flag is set; Ctrl-C exits 130. Inside a command,
+    hints and warnings name flags and commands (``--on-null skip``), not Python arguments.
     """
 
     def invoke(self, ctx: click.Context) -> Any:
+        with hint_style(CLI) as values:
+            ctx.meta["batchframe.hint_values"] = values
+            return self._invoke(ctx)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        values = ctx.meta.get("batchframe.hint_values")
+        if values is not None and name:
+            values["command"] = name  # "run the same `batchframe run ...` again"
+        return name, command, rest
+
+    def _invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):

@@ -19,6 +19,7 @@ from collections.abc import Hashable
 from typing import Any
 
 from batchframe._config import DEFAULT_BASE_URL, read_env
+from batchframe._hints import Term, say
 from batchframe.client import Client
 from batchframe.errors import JoinError
 from batchframe.frame.dedup import PlanFiles
@@ -132,6 +133,7 @@ def _from_manifest(
         owns_client=owns,
         check_ids=source is not None and spec is None,
         manifest_dir=manifest_dir,
+        max_batch_requests=manifest.max_batch_requests,
         reuse=_reuse(manifest, manifest_dir),
     )
 
@@ -172,9 +174,13 @@ def check_fingerprints(manifest: Manifest, spec: RequestSpec, source: Source) ->
 
 def _mismatch(manifest: Manifest, how: str) -> JoinError:
     return JoinError(
-        f"The input passed to attach {how} {manifest.name!r}: its rows, their order, or their "
-        "values are not the ones submitted, so results would land on the wrong rows. Pass the "
-        "input exactly as it was submitted."
+        say(
+            Term("The input passed to attach", "The --input file"),
+            f" {how} {manifest.name!r}: its rows, their order, or their values are not the ones "
+            "submitted, so results would land on the wrong rows. ",
+            Term("Pass the input", "Give the --input file"),
+            " exactly as it was submitted.",
+        )
     )
 
 
@@ -192,8 +198,10 @@ def _from_server(client: Client, key: str) -> tuple[list[Shard], str | None]:
         holding = [b for b in named if b.num_requests > 0] or named
         if len(holding) > 1:
             raise ValueError(
-                f"the server has {len(holding)} batches named {shard_name(key, index)!r}; "
-                "attach one of them by batch ID"
+                say(
+                    f"the server has {len(holding)} batches named {shard_name(key, index)!r}; ",
+                    Term("attach one of them by batch ID", "give one of their batch IDs instead"),
+                )
             )
         shards.append(Shard(index, holding[0].batch_id, holding[0].name))
     if not shards:

@@ -29,8 +29,17 @@ def input_table(batches: list[SourceBatch]) -> pa.Table:
     return pa.concat_tables(tables) if tables else pa.table({})
 
 
-def collect_results(job: Job, batches: dict[str, Batch]) -> Any:
-    """The job's output table (see :meth:`Job.results`)."""
+def collect_results(job: Job, batches: dict[str, Batch], patch: pa.Table | None = None) -> Any:
+    """The job's output table (see :meth:`Job.results`), ``patch``'s rows replaced by ID.
+
+    A retry's output is its parent's, its own rows replaced (:mod:`batchframe.frame.merge`).
+    """
+    from batchframe.frame.merge import count_not_sent, own_results, patched, warn_not_sent
+
+    parent = job.retry_of
+    if parent is not None:
+        own = own_results(job, batches, patch)
+        return collect_results(parent, parent.batches_to_read(partial=True), own)
     source = job.input.source
     rereads = source is not None and not isinstance(source, PandasSource | TableSource)
     keep = rereads and source is not None and source.rereadable
@@ -43,11 +52,12 @@ def collect_results(job: Job, batches: dict[str, Batch]) -> Any:
             segment_results(job.client, segment, batches, check_ids=job.checks_ids),
             batches,
         )
-        tables.append(joined.whole())
+        tables.append(patched(joined, patch).whole())
         del joined
         kept.extend(segment.inputs or [])
         del segment  # its decoded pages are gone; only the reordered columns stay
     results = pa.concat_tables(tables) if tables else RESULT_SCHEMA.empty_table()
+    warn_not_sent(job, count_not_sent(results))
     model = job.response_model
     if source is None:
         return with_results_pandas(None, results, model)

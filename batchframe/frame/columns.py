@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from batchframe._config import MAX_ID_LENGTH
+from batchframe._hints import Term, arg, say
 from batchframe.frame.escape import as_large_strings, string_buffers
 
 __all__ = [
@@ -77,10 +78,7 @@ def pandas_ids(source: pd.Index | pd.Series, where: str) -> pa.LargeStringArray:
     null = _null_mask(source)
     if null is not None and null.any():
         rows = np.flatnonzero(null)
-        raise ValueError(
-            f"request IDs must not be null: {where} has {rows.size} null value(s) at row "
-            f"position(s) {name_values(rows.tolist())}; fill them or pass another id_column"
-        )
+        raise _null_ids(where, rows)
     if isinstance(source, pd.RangeIndex):
         return as_large_strings(pa.array(np.arange(source.start, source.stop, source.step)))
     dtype = source.dtype
@@ -97,13 +95,22 @@ def arrow_ids(values: pa.Array | pa.ChunkedArray, where: str = "id_column") -> p
         values = values.combine_chunks()
     if values.null_count:
         rows = np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))
-        raise ValueError(
-            f"request IDs must not be null: {where} has {rows.size} null value(s) at row "
-            f"position(s) {name_values(rows.tolist())}; fill them or pass another id_column"
-        )
+        raise _null_ids(where, rows)
     if is_text_type(values.type) or pa.types.is_integer(values.type):
         return as_large_strings(values)
     return as_large_strings(pa.array([str(v) for v in values.to_pylist()], pa.large_string()))
+
+
+def _null_ids(where: str, rows: npt.NDArray[np.intp]) -> ValueError:
+    return ValueError(
+        say(
+            "request IDs must not be null: ",
+            where,
+            f" has {rows.size} null value(s) at row position(s) {name_values(rows.tolist())}; "
+            "fill them or pass another ",
+            arg("id_column"),
+        )
+    )
 
 
 def _null_mask(source: pd.Index | pd.Series) -> npt.NDArray[np.bool_] | None:
@@ -131,22 +138,25 @@ def check_ids(ids: pa.LargeStringArray, where: str) -> pa.LargeStringArray:
         rows = np.unique(np.searchsorted(offsets, bad_bytes, side="right") - 1)
         shown = [ids[int(i)].as_py() for i in rows[:_SHOW]]
         raise ValueError(
-            f"request IDs may only use printable ASCII (0x20-0x7E): {where} has "
-            f"{rows.size} ID(s) that do not, e.g. {name_values(shown)}; map them to plain IDs"
+            say("request IDs may only use printable ASCII (0x20-0x7E): ", where)
+            + f" has {rows.size} ID(s) that do not, e.g. {name_values(shown)}; map them to "
+            "plain IDs"
         )
     if (sizes == 0).any():
-        raise ValueError(f"request IDs must not be empty: {where} has {int((sizes == 0).sum())}")
+        raise ValueError(
+            say("request IDs must not be empty: ", where) + f" has {int((sizes == 0).sum())}"
+        )
     if (sizes > MAX_ID_LENGTH).any():
         raise ValueError(
-            f"request IDs must be at most {MAX_ID_LENGTH} characters: {where} has "
-            f"{name_values(_bad_rows(ids, sizes > MAX_ID_LENGTH))}"
+            say(f"request IDs must be at most {MAX_ID_LENGTH} characters: ", where)
+            + f" has {name_values(_bad_rows(ids, sizes > MAX_ID_LENGTH))}"
         )
     if len(ids):
         padded = (data[offsets[:-1]] == 0x20) | (data[offsets[1:] - 1] == 0x20)
         if padded.any():
             raise ValueError(
-                f"request IDs must not start or end with whitespace: {where} has "
-                f"{name_values(_bad_rows(ids, padded))}; strip them"
+                say("request IDs must not start or end with whitespace: ", where)
+                + f" has {name_values(_bad_rows(ids, padded))}; strip them"
             )
     return ids
 
@@ -158,8 +168,12 @@ def check_unique(ids: pa.Array | pa.ChunkedArray, where: str) -> None:
     counts = pc.value_counts(ids)
     repeated = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")
     raise ValueError(
-        f"request IDs must be unique: {where} repeats {name_values(repeated.to_pylist())}; "
-        "deduplicate the frame or pass a unique id_column"
+        say(
+            "request IDs must be unique: ",
+            where,
+            f" repeats {name_values(repeated.to_pylist())}; deduplicate the rows or pass a unique ",
+            arg("id_column"),
+        )
     )
 
 
@@ -191,6 +205,9 @@ def _not_text(values: list[Any], ids: pa.LargeStringArray, column: Any) -> None:
     rows = [i for i, v in enumerate(values) if not isinstance(v, str)][:_SHOW]
     shown = [f"{ids[i].as_py()}: {values[i]!r}" for i in rows]
     raise ValueError(
-        f"prompt column {column!r} must hold text, but rows have other values "
-        f"({', '.join(shown)}); convert it with .astype(str) or use template="
+        say(
+            f"prompt column {column!r} must hold text, but rows have other values "
+            f"({', '.join(shown)}); ",
+            Term("convert it with .astype(str) or use template=", "use --template"),
+        )
     )

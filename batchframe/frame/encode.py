@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from batchframe._config import MAX_REQUEST_BYTES
+from batchframe._hints import Term, arg, say
 from batchframe.frame.columns import name_values
 from batchframe.frame.escape import as_large_strings, json_escape, string_buffers
 from batchframe.frame.messages import messages_array
@@ -123,32 +124,54 @@ def encode_batch(
     rows = np.arange(batch.first_row, batch.first_row + batch.num_rows, dtype=np.int64)
     skipped_ids = pa.array([], pa.large_string())
     skipped_rows = np.empty(0, dtype=np.int64)
-    column = spec.text_column
-    if column is not None:
-        null = batch.is_null(column)
-        if null.any():
-            bad = ids.filter(pa.array(null))
-            if spec.on_null == "error":
-                raise ValueError(
-                    f"column {column!r} is null for {len(bad)} row(s): "
-                    f"{name_values(bad.to_pylist())}; fill them, drop them, or pass "
-                    "on_null='skip'"
-                )
-            keep = np.flatnonzero(~null).astype(np.int64)
-            skipped_ids, skipped_rows = bad, rows[null]
-            batch, ids, rows = batch.take(keep), ids.take(pa.array(keep)), rows[keep]
+    nulls = {column: batch.is_null(column) for column in spec.null_columns}
+    null = np.logical_or.reduce(list(nulls.values())) if nulls else None
+    if null is not None and null.any():
+        bad = ids.filter(pa.array(null))
+        if spec.on_null == "error":
+            raise null_error(spec, nulls, ids)
+        keep = np.flatnonzero(~null).astype(np.int64)
+        skipped_ids, skipped_rows = bad, rows[null]
+        batch, ids, rows = batch.take(keep), ids.take(pa.array(keep)), rows[keep]
     if spec.messages is not None:
         body = messages_array(batch.values(spec.messages), ids, spec.messages, spec.system)
     elif spec.prompt is not None:
         body = json_escape(batch.text(spec.prompt, ids))
     else:
-        body = json_escape(format_template(batch, str(spec.template)))
+        body = json_escape(format_template(batch, str(spec.template), ids))
     head, tail = spec.fragments
     keys = body_keys(body) if with_keys else None
     items = _join([b'{"batch_request_id":"', json_escape(ids), head, body, tail + b"," * separated])
     part = EncodedPart(ids, items, rows, skipped_ids, skipped_rows, separated, keys)
     _check_sizes(part, spec.max_request_bytes)
     return part
+
+
+def null_error(
+    spec: RequestSpec, nulls: dict[Any, npt.NDArray[np.bool_]], ids: pa.LargeStringArray
+) -> ValueError:
+    """The error for null cells in the columns a row's text is built from, naming the rows."""
+    found = [(c, ids.filter(pa.array(m)).to_pylist()) for c, m in nulls.items() if m.any()]
+    where = "; ".join(f"{len(bad)} row(s) of {c!r}: {name_values(bad)}" for c, bad in found)
+    if spec.template is None:
+        what = f"column {found[0][0]!r} is null for {len(found[0][1])} row(s): "
+        what += name_values(found[0][1])
+    else:
+        fields = ", ".join("{" + str(c) + "}" for c, _ in found)
+        what = f"template field(s) {fields} are null ({where}); a null is never sent as text"
+    example = repr({found[0][0]: "unknown"})
+    return ValueError(
+        say(
+            what + "; ",
+            Term(
+                f"fill them (.fillna({example}) sends that text), drop them",
+                "fill those cells in INPUT (an empty cell is null), drop those rows",
+            ),
+            ", or pass ",
+            arg("on_null", "skip"),
+            " to leave those rows out",
+        )
+    )
 
 
 def _join(segments: list[bytes | pa.LargeStringArray]) -> pa.LargeStringArray:
@@ -318,7 +341,9 @@ def to_requests(
     ``data`` is anything ``submit`` takes (a pandas or polars frame, an Arrow table, files);
     the other arguments are those of :func:`~batchframe.submit` that say what to send:
     ``prompt``/``template``/``messages``, ``system``, ``model``, ``id_column``,
-    ``response_model``, ``on_null`` and chat-completion params. Columns ``batch_request_id`` and
+    ``response_model``, ``on_null`` and chat-completion params (names checked against the API's
+    fields; ``extra_body={...}`` sends fields batchframe does not know yet, unchecked, in every
+    body). Columns ``batch_request_id`` and
     ``body`` (the item's JSON text); the index is the input index of the rows encoded (a pandas
     frame's labels, else row numbers), rows skipped by ``on_null="skip"`` absent.
 

@@ -34,8 +34,11 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
 def release_freed_memory() -> None:
     """Return memory freed by Python and Arrow to the system, where the platform allows."""
+    import gc
+
     import pyarrow as pa
 
+    gc.collect()  # a shard's arrays caught in reference cycles are freed now, not shards later
     pa.default_memory_pool().release_unused()
     trim = _malloc_trim()
     if trim is not None:

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from batchframe._hints import NEW_NAME, attach_hint, say
 from batchframe.errors import ManifestConflictError, NotFoundError
 from batchframe.models import Batch
 
@@ -132,17 +133,28 @@ class Claim:
 
 def _conflict(name: str, why: str) -> ManifestConflictError:
     return ManifestConflictError(
-        f"The server already has a batch named {name!r} {why}, so this submit would mix two "
-        "jobs. Pass a new name=, or bf.attach the existing job to read it."
+        say(
+            f"The server already has a batch named {name!r} {why}, so this submit would mix "
+            "two jobs. Pass a new ",
+            NEW_NAME,
+            ", or read the existing job with ",
+            attach_hint(name),
+            ".",
+        )
     )
 
 
 def _usable(batch: Batch, name: str) -> Batch:
     if batch.is_cancelled:
         raise ManifestConflictError(
-            f"Batch {batch.batch_id} (name {name!r}) was cancelled, so nothing more can be "
-            f"added to it. Use bf.attach({batch.batch_id!r}) to read what it has; to submit "
-            "again, pass a new name=."
+            say(
+                f"Batch {batch.batch_id} (name {name!r}) was cancelled, so nothing more can be "
+                "added to it. Read what it has with ",
+                attach_hint(batch.batch_id),
+                "; to submit again, pass a new ",
+                NEW_NAME,
+                ".",
+            )
         )
     return batch
 
@@ -190,11 +202,18 @@ def _recorded(
         batch = client.get_batch(str(record.batch_id))
     except NotFoundError as exc:
         raise ManifestConflictError(
-            f"The manifest {path} points at batch {record.batch_id}, which {manifest.base_url} "
-            f"no longer has (404). Delete {path} or pass a new name= to start a fresh job."
+            say(
+                f"The manifest {path} points at batch {record.batch_id}, which "
+                f"{manifest.base_url} no longer has (404). Delete {path} or pass a new ",
+                NEW_NAME,
+                " to start a fresh job.",
+            )
         ) from exc
+    complete = record.upload_complete and batch.num_requests == record.requests
+    if complete and not batch.num_cancelled:
+        return Claim(batch)  # nothing to add: a batch cancelled once it had finished is still it
     _usable(batch, record.name)
-    if record.upload_complete and batch.num_requests == record.requests:
+    if complete:
         return Claim(batch)
     listed = listed_request_ids(client, batch.batch_id)
     if not _all_in(listed, ids):

@@ -17,7 +17,8 @@ import weakref
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
-from batchframe._config import PollPolicy
+from batchframe._config import DEFAULT_MAX_BATCH_REQUESTS, PollPolicy
+from batchframe._hints import Term, arg, render, say
 from batchframe._progress import ProgressBar, progress_bar
 from batchframe.client import Client
 from batchframe.errors import APIError, NotFinishedError, WaitTimeoutError
@@ -70,6 +71,7 @@ class Job:
         kept_ids: dict[int, Any] | None = None,
         check_ids: bool = False,
         manifest_dir: Any = None,
+        max_batch_requests: int | None = None,
         reuse: Any = None,
     ) -> None:
         shards = [Shard(1, batch_id)] if isinstance(batch_id, str) else list(batch_id)
@@ -90,6 +92,8 @@ class Job:
         self._named = name is not None  # a job name (not just its batch's) reattaches every shard
         self._check_ids = check_ids
         self._manifest_dir = manifest_dir
+        self._max_batch_requests = max_batch_requests
+        self._retry_of: Job | None = None
         self._batches: dict[str, Batch] = {}
         self._reuse = reuse  # dedup and cache: a frame.reuse.Reuse, or None
         #: The estimate made at submit (``max_cost_usd=``), which the wait bar's spend uses.
@@ -233,11 +237,18 @@ class Job:
         return batch
 
     def _hint_reattach(self) -> None:
-        frame = ", df" if self._input.source is not None else ""
         target = self.name if self._named and self.name else self.batch_id
-        hint = (
-            f"\nStopped waiting; job {target} keeps running (not cancelled). "
-            f'Reattach later with bf.attach("{target}"{frame}).\n'
+        later = Term(
+            f'bf.attach("{target}"' + (", df" if self._input.source is not None else "") + ")",
+            f"`batchframe wait {target}`, then `batchframe results {target} ... -o FILE`",
+        )
+        hint = render(
+            say(
+                f"\nStopped waiting; job {target} keeps running (not cancelled). ",
+                Term("Reattach later with ", "Follow it later with "),
+                later,
+                ".\n",
+            )
         )
         logger.info(hint.strip())
         with contextlib.suppress(OSError, ValueError):  # a closed stderr must not mask Ctrl-C
@@ -248,13 +259,24 @@ class Job:
     def _ready(self, partial: bool) -> dict[str, Batch]:
         batch = self.refresh()
         if not partial and not self.finished:
+            target = self.name or self.batch_id
             raise NotFinishedError(
-                f"Job {self.name or self.batch_id} is not finished ({batch.num_pending} of "
-                f"{batch.num_requests} requests pending). Call job.wait() first, or pass "
-                "partial=True for the rows finished so far (the rest come back as 'pending').",
+                say(
+                    f"Job {target} is not finished ({batch.num_pending} of "
+                    f"{batch.num_requests} requests pending). ",
+                    Term("Call job.wait() first", f"Run `batchframe wait {target}` first"),
+                    ", or pass ",
+                    arg("partial", True),
+                    " for the rows finished so far (the rest come back as 'pending').",
+                ),
                 batch,
             )
         return dict(self._batches)
+
+    def batches_to_read(self, partial: bool) -> dict[str, Batch]:
+        """Every shard's batch fetched now; unless ``partial``, a NotFinishedError while any
+        request is pending."""
+        return self._ready(partial)
 
     def results(self, partial: bool = False) -> Any:
         """The input rows (same index and row order) plus the result columns.
@@ -264,7 +286,10 @@ class Job:
         ``content``, ``reasoning_content``, ``finish_reason``, ``model``, the token counts
         (Int64), ``cost_usd`` (Float64), ``error`` and ``origin``; with a ``response_model``,
         one column per field plus ``parse_error``. Rows without a result are ``pending``,
-        ``skipped`` or ``not_sent``. Before every shard is done this raises
+        ``skipped`` or ``not_sent`` (a warning then says how to finish the upload: see
+        :meth:`resume_upload`). A job from :meth:`retry_failed` returns every row of the
+        original input: the retried rows with their new answers, the others as they were
+        (same ``origin`` and ``cost_usd``). Before every shard is done this raises
         :class:`~batchframe.NotFinishedError` unless ``partial=True``. Attached without the
         input, it is the result columns alone, one row per request, shard by shard, by ID.
 
@@ -276,7 +301,8 @@ class Job:
 
     def to_parquet(self, path: str | pathlib.Path) -> pathlib.Path:
         """Stream the same table as ``results(partial=True)`` to a Parquet file, in the input's
-        row order, shard by shard: memory holds one shard's results, not the job's.
+        row order, shard by shard: memory holds one shard's results, not the job's (for a
+        retry, also the retried rows' results).
 
         ``pd.read_parquet`` gives back a pandas input's index and dtypes.
 
@@ -303,13 +329,51 @@ class Job:
 
         ``overrides`` replace what was sent (``model=``, ``max_tokens=``, ...) or the submit
         options (``name=``, ``client=``, ...). The new job is named ``"<name>-retry-<n>"``;
-        rerunning the same retry reattaches to it rather than sending the rows twice.
+        rerunning the same retry reattaches to it rather than sending the rows twice. Its
+        ``results()`` and ``to_parquet()`` cover every row of this job, the retried rows
+        replaced by their new answers; its ``wait()``, ``cost()`` and ``cancel()`` are the
+        retry's own batches. A job with no failed rows but rows never sent says how to send
+        them (:meth:`resume_upload`).
 
         >>> retry = job.retry_failed(max_tokens=2048)               # doctest: +SKIP
         """
         from batchframe.frame.retry import retry_failed
 
         return retry_failed(self, self._ready(partial=True), overrides)
+
+    def resume_upload(self, data: Any = None) -> Job:
+        """Send the rows an interrupted upload never sent (``not_sent``), as the same ``submit``
+        would: the same batches, nothing sent twice. Returns the resumed job.
+
+        Needs what was sent (a manifest: a job from ``submit``, or ``attach`` on the machine
+        that submitted it) and the input (``data``, else the job's own).
+
+        >>> job = bf.attach("reviews-v1", df).resume_upload()        # doctest: +SKIP
+        """
+        from batchframe.frame.submit import SendOptions, submit_spec
+
+        source = as_source(data) if data is not None else self._input.source
+        if self._spec is None or source is None or not self._named or not self.name:
+            raise ValueError(
+                f"resume_upload needs the input and what was sent; job {self.name or self.batch_id} "
+                "has no manifest with its settings here, or was attached without its input. Run "
+                "the same bf.submit(...) again (same input, arguments and name) instead."
+            )
+        send = SendOptions(
+            max_batch_requests=self._max_batch_requests or DEFAULT_MAX_BATCH_REQUESTS
+        )
+        return submit_spec(
+            source, self._spec, send, name=self.name, client=self._client,
+            manifest_dir=self._manifest_dir,
+        )  # fmt: skip
+
+    @property
+    def retry_of(self) -> Job | None:
+        """The job whose failed rows this one retried (``retry_failed``), else None."""
+        return self._retry_of
+
+    def _merge_into(self, parent: Job) -> None:
+        self._retry_of = parent
 
     @property
     def input(self) -> JobInput:
@@ -370,9 +434,14 @@ def _show(bar: ProgressBar, batch: Batch, estimate: Any = None) -> None:
 
 
 def _timeout_message(batch: Batch, timeout: float) -> str:
-    return (
-        f"Job {batch.name or batch.batch_id} still has {batch.num_pending} of "
-        f"{batch.num_requests} requests pending after {timeout:g}s. It keeps running: call "
-        "wait() again, or read what is done with results(partial=True). The last state seen "
-        "is on this error's .batch."
+    target = batch.name or batch.batch_id
+    return say(
+        f"Job {target} still has {batch.num_pending} of {batch.num_requests} requests pending "
+        f"after {timeout:g}s. It keeps running: ",
+        Term("call wait() again", f"run `batchframe wait {batch.batch_id}` again"),
+        ", or read what is done with ",
+        Term(
+            "results(partial=True). The last state seen is on this error's .batch.",
+            f"`batchframe results {batch.batch_id} --partial -o FILE`.",
+        ),
     )

@@ -23,6 +23,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from batchframe._hints import Term, say
 from batchframe.errors import IncompleteResultsError, JoinError
 from batchframe.frame.columns import name_values
 from batchframe.frame.decode import RESULT_SCHEMA
@@ -128,9 +129,16 @@ def join_error(
     """The JoinError for server request IDs that are no input row's ID."""
     extra = hint(list(unknown[:1000])) if hint is not None else ""
     return JoinError(
-        f"{len(unknown)} of the batch's {total} request IDs are not the IDs of any input row "
-        f"(e.g. {name_values(list(unknown))}), so its results cannot be matched to rows. "
-        + (extra or "Pass the frame that was submitted, with the same id_column.")
+        say(
+            f"{len(unknown)} of the batch's {total} request IDs are not the IDs of any input "
+            f"row (e.g. {name_values(list(unknown))}), so its results cannot be matched to "
+            "rows. ",
+            extra
+            or Term(
+                "Pass the frame that was submitted, with the same id_column.",
+                "Give the --input file that was submitted, with the same --id-column.",
+            ),
+        )
     )
 
 

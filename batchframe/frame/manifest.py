@@ -36,6 +36,7 @@ import orjson
 
 from batchframe import __version__
 from batchframe._config import DEFAULT_MAX_BATCH_REQUESTS, read_env
+from batchframe._hints import NEW_NAME, Term, say
 from batchframe.errors import ManifestConflictError
 from batchframe.frame.atomic import replaced_atomically
 
@@ -162,9 +163,13 @@ class ManifestStore:
             manifest = Manifest.from_json(raw)
         except (ValueError, TypeError, KeyError) as exc:
             raise ManifestConflictError(
-                f"The manifest {path} for name {name!r} cannot be read ({exc}). Delete it to "
-                "start over (the server's batches of that name are still looked up), or pass a "
-                "different name=."
+                say(
+                    f"The manifest {path} for name {name!r} cannot be read ({exc}). Delete it "
+                    "to start over (the server's batches of that name are still looked up), or "
+                    "pass a different ",
+                    NEW_NAME,
+                    ".",
+                )
             ) from exc
         if manifest.name != name or manifest.server != server:
             logger.warning("ignoring %s: it records %r on %s", path, manifest.name, manifest.server)
@@ -209,8 +214,12 @@ class ManifestStore:
                 probe.write(b"ok")
         except OSError as exc:
             raise PermissionError(
-                f"batchframe cannot write its job manifests in {self.directory} ({exc}); "
-                "nothing was sent. Pass manifest_dir= or set BATCHFRAME_HOME to a writable folder."
+                say(
+                    f"batchframe cannot write its job manifests in {self.directory} ({exc}); "
+                    "nothing was sent. ",
+                    Term("Pass manifest_dir= or set", "Set"),
+                    " BATCHFRAME_HOME to a writable folder.",
+                )
             ) from exc
 
     def manifests(self) -> Iterator[tuple[pathlib.Path, Manifest]]:

@@ -44,15 +44,22 @@ Renderer = Callable[[pa.Table | None, pd.DataFrame | None, pa.Table], pa.Table]
 
 
 def write_parquet(
-    job: Job, batches: dict[str, Batch], path: str | os.PathLike[str]
+    job: Job, batches: dict[str, Batch], path: str | os.PathLike[str], patch: pa.Table | None = None
 ) -> pathlib.Path:
     """Write the job's results to ``path`` and return it (see ``Job.to_parquet``).
 
     Parent folders are created. The file is written under a temporary name in the same folder
     and renamed at the end, so a crash never leaves a half-written file under ``path``. The
     input is read twice, both times in order: the ID columns to join each segment, then every
-    column a row group at a time beside the joined results.
+    column a row group at a time beside the joined results. A retry writes its parent's rows,
+    its own answers over theirs (``patch``: result columns replacing rows by ID).
     """
+    from batchframe.frame.merge import count_not_sent, own_results, patched, warn_not_sent
+
+    parent = job.retry_of
+    if parent is not None:
+        own = own_results(job, batches, patch)
+        return write_parquet(parent, parent.batches_to_read(partial=True), path, own)
     target = pathlib.Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     source = job.input.source
@@ -61,19 +68,21 @@ def write_parquet(
     stream = None
     if source is not None and source.rereadable and frame is None:
         stream = RowStream(source.batches())
-    done = 0
+    done = unsent = 0
     with replaced_atomically(target) as tmp, pq.ParquetWriter(tmp, schema) as writer:
         for segment in iter_segments(job.input, list(job.shards), inputs=False):
-            results = fill_segment(
+            joined = fill_segment(
                 job,
                 segment,
                 segment_results(job.client, segment, batches, check_ids=job.checks_ids),
                 batches,
             )
-            del segment  # one segment in memory at a time
+            results = patched(joined, patch)
+            del segment, joined  # one segment in memory at a time
             for start in range(0, results.num_rows, ROW_GROUP_ROWS):
                 part = results.part(start, start + ROW_GROUP_ROWS)  # a row group's copy only
                 rows = part.num_rows
+                unsent += count_not_sent(part)
                 table = None if stream is None else stream.take(rows)
                 piece = None if frame is None else frame.iloc[done : done + rows]
                 writer.write_table(render(table, piece, part))
@@ -81,6 +90,7 @@ def write_parquet(
                 del part, table, piece
             del results
             release_freed_memory()
+    warn_not_sent(job, unsent)
     return target
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from batchframe._hints import Term, arg, say
 from batchframe.frame.columns import check_unique, is_text_type
 from batchframe.frame.join import (
     NOT_SENT,
@@ -107,9 +108,10 @@ def _rows(job_input: JobInput, batches: list[SourceBatch]) -> Rows:
     ids = pa.chunked_array([b.ids(job_input.id_column) for b in batches], pa.large_string())
     skipped = None
     spec = job_input.spec
-    if spec is not None and spec.on_null == "skip" and spec.text_column is not None:
-        column = spec.text_column
-        skipped = np.concatenate([b.is_null(column) for b in batches]) if batches else None
+    if spec is not None and spec.on_null == "skip" and batches:
+        skipped = np.concatenate(
+            [np.logical_or.reduce([b.is_null(c) for c in spec.null_columns]) for b in batches]
+        )
     return Rows(ids, skipped, _hinter(job_input))
 
 
@@ -137,8 +139,8 @@ def _id_columns(job_input: JobInput, spec: RequestSpec | None) -> list[Hashable]
     names: list[Hashable] = []
     if job_input.id_column is not None:
         names.append(job_input.id_column)
-    if spec is not None and spec.on_null == "skip" and spec.text_column is not None:
-        names.append(spec.text_column)
+    if spec is not None and spec.on_null == "skip":
+        names.extend(spec.null_columns)
     return list(dict.fromkeys(names))
 
 
@@ -222,11 +224,11 @@ def _hinter(job_input: JobInput) -> Callable[[list[str]], str]:
 def id_hint(source: Source, sample: list[str], current: Hashable | None) -> str:
     """Which column (or the index) holds the batch's request IDs, said as what to pass."""
     wanted = pa.array(sample, pa.large_string())
-    matches: list[str] = []
+    matches: list[str | Term] = []
     if isinstance(source, PandasSource):
         index = pa.array([str(v) for v in source.frame.index.tolist()], pa.large_string())
         if current is not None and _covers(index, wanted):
-            matches.append("the DataFrame index (pass id_column=None)")
+            matches.append(Term("the DataFrame index (pass id_column=None)", "the row numbers"))
     for name in source.column_names:
         if name == current:
             continue
@@ -235,10 +237,16 @@ def id_hint(source: Source, sample: list[str], current: Hashable | None) -> str:
             pa.large_string(),
         )
         if _covers(values, wanted):
-            matches.append(f"column {name!r} (pass id_column={name!r}, --id-column {name})")
+            matches.append(f"column {name!r} (pass ")
+            matches.extend((arg("id_column", name), ")"))
     if not matches:
         return "No column of the frame holds them either: was this batch submitted from it?"
-    return "They look like the values of " + " or ".join(matches) + "."
+    joined: list[str | Term] = []
+    for part in matches:
+        if joined and isinstance(part, str) and part.startswith(("column", "the")):
+            joined.append(" or ")
+        joined.append(part)
+    return say("They look like the values of ", *joined, ".")
 
 
 def _as_text(column: pa.ChunkedArray) -> list[pa.Array]:

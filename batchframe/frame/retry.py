@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from batchframe._config import DEFAULT_MAX_BATCH_REQUESTS
 from batchframe.frame.join import read_results
+from batchframe.frame.merge import not_sent_message
 from batchframe.frame.sources import ArrowBatch, PandasSource, TableSource
 from batchframe.models import Batch
 
@@ -52,6 +53,11 @@ def retry_name(name: str) -> str:
 
 
 def _failed_ids(job: Job, batches: dict[str, Batch]) -> pa.ChunkedArray:
+    if job.reuse is not None:  # a duplicate of a failed request failed too: retry it as well
+        from batchframe.frame.merge import own_results
+
+        table = own_results(job, batches, None)
+        return table.filter(pc.equal(table["state"], "failed"))["batch_request_id"]
     chunks: list[pa.Array] = []
     for batch_id in job.batch_ids:
         table = read_results(job.client, batches[batch_id])
@@ -103,6 +109,10 @@ def retry_failed(job: Job, batches: dict[str, Batch], overrides: dict[str, Any])
         )
     failed = _failed_ids(job, batches)
     if len(failed) == 0:
+        unsent = _not_sent(job, batches)
+        if unsent:
+            lead = f"Job {job.name or job.batch_id} has no failed rows to retry, but "
+            raise ValueError(not_sent_message(job, unsent, lead))
         raise ValueError(f"Job {job.name or job.batch_id} has no failed rows to retry.")
     options = {k: overrides.pop(k) for k in list(overrides) if k in _SUBMIT_OPTIONS}
     spec = spec.replace(**overrides) if overrides else spec
@@ -114,7 +124,7 @@ def retry_failed(job: Job, batches: dict[str, Batch], overrides: dict[str, Any])
         options.get("progress", True),
         options.get("max_batch_requests", DEFAULT_MAX_BATCH_REQUESTS),
     )
-    return submit_spec(
+    retry = submit_spec(
         _failed_rows(job, failed),
         spec,
         send,
@@ -122,3 +132,12 @@ def retry_failed(job: Job, batches: dict[str, Batch], overrides: dict[str, Any])
         client=options.get("client", job.client),
         manifest_dir=options.get("manifest_dir", job.manifest_dir),
     )
+    retry._merge_into(job)  # its results are every row of job's, the retried ones replaced
+    return retry
+
+
+def _not_sent(job: Job, batches: dict[str, Batch]) -> int:
+    """How many of the job's rows never reached a batch (an upload that stopped part-way)."""
+    from batchframe.frame.merge import count_not_sent, own_results
+
+    return count_not_sent(own_results(job, batches, None))

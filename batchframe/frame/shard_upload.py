@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow.compute as pc
 
 from batchframe._config import ChunkPolicy
+from batchframe._hints import NEW_NAME, RERUN, say
 from batchframe._progress import ProgressBar, progress_bar
 from batchframe.errors import ConflictError, ManifestConflictError, UploadError
 from batchframe.frame.upload import upload_requests
@@ -114,9 +115,13 @@ class ShardUpload:
         except UploadError as exc:
             if isinstance(exc.__cause__, ConflictError):
                 raise ManifestConflictError(
-                    f"Batch {self.claim.batch.batch_id} (name {self.record.name!r}) holds "
-                    "requests with these IDs but other content: it is another input's. Pass a "
-                    "new name=."
+                    say(
+                        f"Batch {self.claim.batch.batch_id} (name {self.record.name!r}) holds "
+                        "requests with these IDs but other content: it is another input's. "
+                        "Pass a new ",
+                        NEW_NAME,
+                        ".",
+                    )
                 ) from exc
             raise
 
@@ -132,17 +137,24 @@ class ShardUpload:
         expected = self.record.requests
         if batch.num_requests < expected:
             raise UploadError(
-                f"After the upload, batch {batch.batch_id} counts {batch.num_requests} of the "
-                f"{expected} requests sent: the server did not keep some add calls. Rerun the "
-                "same submit to add what is missing.",
+                say(
+                    f"After the upload, batch {batch.batch_id} counts {batch.num_requests} of "
+                    f"the {expected} requests sent: the server did not keep some add calls. ",
+                    RERUN,
+                    " to add what is missing.",
+                ),
                 batch_id=batch.batch_id,
                 rows_done=batch.num_requests,
             )
         if batch.num_requests > expected:
             raise ManifestConflictError(
-                f"Batch {batch.batch_id} (name {self.record.name!r}) counts "
-                f"{batch.num_requests} requests but this shard has {expected}: something else "
-                "added to it. Its results would mix two inputs; pass a new name=."
+                say(
+                    f"Batch {batch.batch_id} (name {self.record.name!r}) counts "
+                    f"{batch.num_requests} requests but this shard has {expected}: something "
+                    "else added to it. Its results would mix two inputs; pass a new ",
+                    NEW_NAME,
+                    ".",
+                )
             )
 
 

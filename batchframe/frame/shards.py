@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from batchframe._hints import id_column_named
 from batchframe.frame.columns import check_unique
 from batchframe.frame.encode import EncodedPart, EncodedRequests, encode_source
 from batchframe.frame.sources import BATCH_ROWS, Source
@@ -138,7 +139,7 @@ class _SeenIds:
 
     def __init__(self, spec: RequestSpec, source: Source) -> None:
         self.active = not source.rereadable and spec.id_column is not None
-        self.where = f"id_column {spec.id_column!r}"
+        self.where = id_column_named(spec.id_column)
         self.chunks: list[pa.Array] = []
 
     def checked(self, shard: EncodedShard) -> EncodedShard:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Hashable, Iterator, Sequence
 from typing import Any
 
@@ -23,6 +24,7 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
+from batchframe._hints import id_column_named
 from batchframe.frame.columns import (
     arrow_ids,
     arrow_text,
@@ -92,7 +94,7 @@ class PandasBatch(SourceBatch):
     def ids(self, id_column: Hashable | None) -> pa.LargeStringArray:
         if id_column is None:
             return check_ids(pandas_ids(self.frame.index, "the DataFrame index"), "the index")
-        where = f"id_column {id_column!r}"
+        where = id_column_named(id_column)
         return check_ids(pandas_ids(self.frame[id_column], where), where)
 
     def is_null(self, name: Hashable) -> npt.NDArray[np.bool_]:
@@ -141,7 +143,7 @@ class ArrowBatch(SourceBatch):
 
     def ids(self, id_column: Hashable | None) -> pa.LargeStringArray:
         if id_column is not None:
-            where = f"id_column {id_column!r}"
+            where = id_column_named(id_column)
             return check_ids(arrow_ids(self._column(id_column), where), where)
         if self.explicit_ids is not None:
             return self.explicit_ids
@@ -149,6 +151,8 @@ class ArrowBatch(SourceBatch):
 
     def is_null(self, name: Hashable) -> npt.NDArray[np.bool_]:
         column = self._column(name)
+        if pa.types.is_floating(column.type):  # NaN too, as pandas counts it: never sent as "nan"
+            return np.asarray(column.is_null(nan_is_null=True).to_numpy(zero_copy_only=False))
         if not column.null_count:
             return np.zeros(len(column), dtype=bool)
         return np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)
@@ -208,7 +212,7 @@ class Source(ABC):
             return  # row numbers: unique by construction
         values = self.id_values(id_column)
         if values is not None:
-            where = f"id_column {id_column!r}"
+            where = id_column_named(id_column)
             check_unique(check_ids(arrow_ids(values, where), where), where)
 
     def id_values(self, id_column: Hashable) -> pa.Array | pa.ChunkedArray | None:
@@ -231,6 +235,7 @@ class PandasSource(Source):
     kind = "pandas"
 
     def __init__(self, frame: pd.DataFrame) -> None:
+        check_columns_unique(frame)
         self.frame = frame.copy(deep=False)
 
     @property
@@ -253,9 +258,56 @@ class PandasSource(Source):
             ids = check_ids(pandas_ids(self.frame.index, "the DataFrame index"), "the index")
             if not _known_unique(self.frame.index):
                 check_unique(ids, "the DataFrame index")
+            check_index_writable(self.frame.index)
             return
-        where = f"id_column {id_column!r}"
+        where = id_column_named(id_column)
         check_unique(check_ids(pandas_ids(self.frame[id_column], where), where), where)
+        check_index_writable(self.frame.index)
+
+
+def check_columns_unique(frame: pd.DataFrame) -> None:
+    """Refuse duplicate column names: a result row could not say which one it read."""
+    check_names_unique(list(frame.columns), "df.loc[:, ~df.columns.duplicated()]")
+
+
+def check_names_unique(names: Sequence[Any], fix: str) -> None:
+    """A ValueError naming the column names ``names`` repeats, with ``fix`` as the example."""
+    counts = Counter(names)
+    repeated = [name for name, count in counts.items() if count > 1]
+    if repeated:
+        raise ValueError(
+            f"the input has duplicate column names: {', '.join(map(repr, repeated[:5]))}; a "
+            f"request or a result could not say which one it read. Rename or drop them first, "
+            f"e.g. {fix}"
+        )
+
+
+def check_index_writable(index: pd.Index) -> None:
+    """Refuse, before anything is sent, an index level Parquet cannot store (mixed kinds of
+    values): ``to_parquet`` would fail after the job ran."""
+    levels = index.levels if isinstance(index, pd.MultiIndex) else [index]
+    for number, level in enumerate(levels):
+        if level.dtype != object or pd.api.types.infer_dtype(level, skipna=True) in _ONE_KIND:
+            continue
+        try:
+            pa.array(level, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+            multi = isinstance(index, pd.MultiIndex)
+            name = f" level {level.name or number!r}" if multi else ""
+            fix = (
+                f"df.index = df.index.set_levels(df.index.levels[{number}].astype(str), "
+                f"level={number})"
+                if multi
+                else "df.index = df.index.astype(str)"
+            )
+            raise ValueError(
+                f"the index{name} mixes kinds of values ({exc}), which Parquet cannot store: "
+                f"to_parquet would fail after the job ran. Make it one kind first, e.g. {fix}"
+            ) from None
+
+
+#: ``infer_dtype`` kinds that Arrow stores as one column type.
+_ONE_KIND = frozenset({"string", "integer", "floating", "boolean", "bytes", "empty"})
 
 
 def _known_unique(index: pd.Index) -> bool:
@@ -273,6 +325,7 @@ class TableSource(Source):
     def __init__(
         self, table: pa.Table, kind: str = "arrow", ids: pa.LargeStringArray | None = None
     ) -> None:
+        check_names_unique(table.column_names, "table.rename_columns([...])")
         self.table = table
         self.kind = kind
         self.explicit_ids = ids

@@ -18,18 +18,22 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from batchframe._config import MAX_REQUEST_BYTES
+from batchframe._hints import Term, say
+from batchframe.frame.fields import CHAT_COMPLETION_FIELDS, check_fields, check_model
+from batchframe.frame.fields import FORBIDDEN as _FORBIDDEN
 
-__all__ = ["SPEC_FIELDS", "Fingerprinter", "RequestSpec"]
+if TYPE_CHECKING:
+    from batchframe.client import Client
 
-#: Parameters batchframe sets itself, or that a batch cannot use.
-_FORBIDDEN = ("stream", "stream_options", "messages", "model")
+__all__ = ["CHAT_COMPLETION_FIELDS", "SPEC_FIELDS", "Fingerprinter", "RequestSpec"]
+
 #: The keyword arguments of ``to_requests``/``submit`` that are spec fields, not params.
 SPEC_FIELDS = (
     "prompt",
@@ -41,6 +45,7 @@ SPEC_FIELDS = (
     "response_model",
     "on_null",
     "max_request_bytes",
+    "extra_body",
 )
 _VERSION = 1
 _FINGERPRINT_VERSION = b"batchframe-requests-2"
@@ -56,7 +61,9 @@ class RequestSpec:
 
     Build it with :meth:`build` (the keyword arguments of :func:`~batchframe.to_requests`);
     constructing it directly validates the same way. ``params`` are the chat-completion fields
-    sent in every body, in the order given (``None`` values are left out).
+    sent in every body, in the order given (``None`` values are left out); their names must be
+    chat-completion fields the API reference lists. ``extra_body`` holds fields batchframe does
+    not know yet, merged into every body after the params, unchecked.
     """
 
     model: str
@@ -69,6 +76,10 @@ class RequestSpec:
     on_null: str = "error"
     id_column: Hashable | None = None
     max_request_bytes: int = MAX_REQUEST_BYTES
+    extra_body: Mapping[str, Any] = field(default_factory=dict)
+    #: False for a spec read back from a manifest: what was sent is not checked again, so a job
+    #: submitted before the field names were checked can still be read.
+    check_names: InitVar[bool] = True
 
     @classmethod
     def build(
@@ -83,6 +94,7 @@ class RequestSpec:
         response_model: Any = None,
         on_null: str = "error",
         max_request_bytes: int = MAX_REQUEST_BYTES,
+        extra_body: Mapping[str, Any] | None = None,
         **params: Any,
     ) -> RequestSpec:
         """The spec for these ``to_requests`` arguments (a ValueError says what is wrong)."""
@@ -97,9 +109,10 @@ class RequestSpec:
             on_null=on_null,
             id_column=id_column,
             max_request_bytes=max_request_bytes,
+            extra_body=extra_body if extra_body is not None else {},
         )
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, check_names: bool) -> None:
         given = [
             name
             for name, value in (
@@ -130,6 +143,8 @@ class RequestSpec:
 
             parse_template(self.template)  # malformed or positional fields fail here
         object.__setattr__(self, "params", dict(self.params))
+        params = self.params if check_names else {}
+        object.__setattr__(self, "extra_body", check_fields(params, self.extra_body))
         self._check_response_model()
         _ = self.params_json  # unknown-to-JSON values fail now, not at the first row
 
@@ -164,6 +179,14 @@ class RequestSpec:
         """The column whose null cells are null prompts (``prompt`` or ``messages``)."""
         return self.prompt if self.prompt is not None else self.messages
 
+    @property
+    def null_columns(self) -> list[Any]:
+        """The columns whose null cells leave a row nothing to send: the prompt or messages
+        column, or every field a template names (see ``on_null``)."""
+        if self.template is not None:
+            return list(self.template_columns)
+        return [self.text_column]
+
     @cached_property
     def template_columns(self) -> list[str]:
         """The columns a template reads, in order of first use."""
@@ -187,9 +210,15 @@ class RequestSpec:
         bad = [key for key in _FORBIDDEN if key in self.params]
         if bad:
             raise ValueError(
-                f"{', '.join(bad)} cannot be passed as a request parameter: batchframe sets "
-                "model and messages itself (use model=, prompt=/template=/messages=) and "
-                "batches never stream"
+                say(
+                    f"{', '.join(bad)} cannot be passed as a request parameter: batchframe sets "
+                    "model and messages itself (",
+                    Term(
+                        "use model=, prompt=/template=/messages=",
+                        "--model, --prompt/--template/--messages",
+                    ),
+                    ") and batches never stream",
+                )
             )
         params = dict(self.params)
         if self.response_model is not None:
@@ -197,6 +226,7 @@ class RequestSpec:
 
             params["response_format"] = response_format_for(self.response_model)
         params = {key: value for key, value in params.items() if value is not None}
+        params.update(self.extra_body)
         try:
             text = orjson.dumps(params, option=orjson.OPT_SERIALIZE_NUMPY)
         except TypeError as exc:
@@ -225,17 +255,20 @@ class RequestSpec:
         """Raise a ValueError naming any column the spec needs that ``available`` lacks."""
         present = set(available)
         for what, names in (
-            ("prompt=", [self.prompt]),
-            ("messages=", [self.messages]),
+            (Term("prompt=", "--prompt"), [self.prompt]),
+            (Term("messages=", "--messages"), [self.messages]),
             (f"template {self.template!r}", self.template_columns),
-            ("id_column", [self.id_column]),
+            (Term("id_column", "--id-column"), [self.id_column]),
         ):
             missing = [n for n in names if n is not None and n not in present]
             if missing:
                 shown = ", ".join(repr(n) for n in missing)
                 raise ValueError(
-                    f"{what} names column(s) not in the frame: {shown}; "
-                    f"available columns: {_column_list(list(available))}"
+                    say(
+                        what,
+                        f" names column(s) not in the input: {shown}; "
+                        f"available columns: {_column_list(list(available))}",
+                    )
                 )
         if self.response_model is not None:
             clash = [f for f in self.response_model.model_fields if f in present]
@@ -245,6 +278,12 @@ class RequestSpec:
                     "values the parsed answers would replace; rename the fields in the model "
                     "or the columns"
                 )
+
+    def check_model(self, client: Client) -> None:
+        """Refuse a model the server does not offer, before anything is sent (a ValueError
+        naming the models it lists); a model list that cannot be read is only a warning.
+        One call per submit (see :func:`~batchframe.frame.fields.check_model`)."""
+        check_model(self.model, client)
 
     # -- identity --------------------------------------------------------------------------
 
@@ -269,6 +308,8 @@ class RequestSpec:
             "id_column": self.id_column,
             "max_request_bytes": self.max_request_bytes,
         }
+        if self.extra_body:
+            data["extra_body"] = dict(self.extra_body)
         if self.response_model is not None:
             from batchframe.frame.structured import response_format_for
 
@@ -315,6 +356,8 @@ class RequestSpec:
             on_null=data.get("on_null", "error"),
             id_column=data.get("id_column"),
             max_request_bytes=int(data.get("max_request_bytes") or MAX_REQUEST_BYTES),
+            extra_body=dict(data.get("extra_body") or {}),
+            check_names=False,
         )
 
     def replace(self, **changes: Any) -> RequestSpec:

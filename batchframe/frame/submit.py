@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from batchframe._config import DEFAULT_MAX_BATCH_REQUESTS, MAX_REQUEST_BYTES, ChunkPolicy
+from batchframe._hints import NEW_NAME, arg, say
 from batchframe.client import Client
 from batchframe.errors import ManifestConflictError
 from batchframe.frame.cache import ResultCache, open_cache
@@ -222,6 +223,7 @@ def submit_spec(
     owns_client = client is None
     active = Client() if client is None else client
     try:
+        spec.check_model(active)  # one call per submit, before any batch is created
         estimate = None
         if max_cost_usd is not None:
             estimate = refuse_over_cap(
@@ -249,6 +251,7 @@ def submit_spec(
         owns_client=owns_client,
         kept_ids=kept,
         manifest_dir=manifest_dir,
+        max_batch_requests=send.max_batch_requests,
         reuse=run.reuse,
     )
     if estimate is None and run.sent:  # the wait bar's spend figure: a quick heuristic one
@@ -306,8 +309,12 @@ class _Run:
             extra = [r for r in manifest.shards if r.index > last]
             if extra:
                 raise ManifestConflictError(
-                    f"Job {self.name!r} was submitted with {len(manifest.shards)} shards, but "
-                    f"this input makes only {last}: it is a different input. Pass a new name=."
+                    say(
+                        f"Job {self.name!r} was submitted with {len(manifest.shards)} shards, "
+                        f"but this input makes only {last}: it is a different input. Pass a new ",
+                        NEW_NAME,
+                        ".",
+                    )
                 )
             manifest.input_rows = manifest.shards[-1].stop_row
             self.store.write(manifest)
@@ -325,8 +332,13 @@ class _Run:
             )
         elif manifest.shards and manifest.max_batch_requests != self.send.max_batch_requests:
             raise ManifestConflictError(
-                f"Job {self.name!r} was submitted with max_batch_requests="
-                f"{manifest.max_batch_requests}; pass the same to resume it, or a new name=."
+                say(
+                    f"Job {self.name!r} was submitted with ",
+                    arg("max_batch_requests", manifest.max_batch_requests),
+                    "; pass the same to resume it, or a new ",
+                    NEW_NAME,
+                    ".",
+                )
             )
         manifest.spec = self.spec.to_json()
         manifest.base_url = self.client.base_url
@@ -360,8 +372,12 @@ class _Run:
         if record is None:
             if manifest.input_rows is not None:
                 raise ManifestConflictError(
-                    f"Job {self.name!r} was submitted with {len(manifest.shards)} shards; this "
-                    "input has more rows, so it is a different input. Pass a new name=."
+                    say(
+                        f"Job {self.name!r} was submitted with {len(manifest.shards)} shards; "
+                        "this input has more rows, so it is a different input. Pass a new ",
+                        NEW_NAME,
+                        ".",
+                    )
                 )
             record = ShardRecord(
                 shard.index,
@@ -379,10 +395,13 @@ class _Run:
         ):
             path = self.store.path(manifest.name, manifest.server)
             raise ManifestConflictError(
-                f"A job named {self.name!r} (shard {shard.index}: {record.batch_id}, "
-                f"{record.requests} requests) was already submitted from a different input or "
-                "different settings. Pass a new name= to submit this one as a new job, or "
-                f"delete {path} to forget the old one."
+                say(
+                    f"A job named {self.name!r} (shard {shard.index}: {record.batch_id}, "
+                    f"{record.requests} requests) was already submitted from a different input "
+                    "or different settings. Pass a new ",
+                    NEW_NAME,
+                    f" to submit this one as a new job, or delete {path} to forget the old one.",
+                )
             )
         bar.update(shard.reused)  # answered by dedup or the cache: never uploaded
         self.reused += shard.reused

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from batchframe._hints import Term, say
 from batchframe.frame.escape import as_large_strings
 
 if TYPE_CHECKING:
@@ -50,6 +51,21 @@ class Field:
         conv = f"!{self.conversion}" if self.conversion else ""
         spec = f":{self.spec}" if self.spec else ""
         return "{0" + self.rest + conv + spec + "}"
+
+    def written(self) -> str:
+        """The field as the template writes it, e.g. ``{rank:d}``."""
+        conv = f"!{self.conversion}" if self.conversion else ""
+        spec = f":{self.spec}" if self.spec else ""
+        return "{" + self.column + self.rest + conv + spec + "}"
+
+    def number_kind(self) -> str | None:
+        """``int`` or ``float`` when the format spec's type needs a number, else None."""
+        kind = self.spec[-1:] if self.spec and "{" not in self.spec else ""
+        if kind and kind in "bcdoxXn":
+            return "int"
+        if kind and kind in "eEfFgG%":
+            return "float"
+        return None
 
 
 def parse_template(template: str) -> list[str | Field]:
@@ -93,29 +109,70 @@ def template_columns(template: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _format_values(values: list[Any], fmt: str, column: str) -> list[str]:
+_FORMAT_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError)
+
+
+def _format_values(values: list[Any], field: Field, ids: pa.Array | None) -> list[str]:
+    fmt = field.single()
     try:
         return [fmt.format(v) for v in values]
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
-        raise ValueError(f"template field {fmt!r} on column {column!r} failed: {exc}") from None
+    except _FORMAT_ERRORS:
+        pass
+    for row, value in enumerate(values):  # only on a failure: find the first row that fails
+        try:
+            fmt.format(value)
+        except _FORMAT_ERRORS as exc:
+            raise format_error(field, row, value, exc, ids) from None
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _column_text(batch: SourceBatch, field: Field) -> pa.LargeStringArray:
+def format_error(
+    field: Field, row: int, value: Any, exc: Exception, ids: pa.Array | None
+) -> ValueError:
+    """A template field that cannot format a row's value: the field as written, the row, why."""
+    where = f"row {ids[row].as_py()!r}" if ids is not None else f"the row at position {row}"
+    message = (
+        f"template field {field.written()} cannot format the value {value!r} "
+        f"({type(value).__name__}) of {where}: {exc}"
+    )
+    kind = field.number_kind()
+    if kind is None or (isinstance(value, int | float) and kind == "float"):
+        return ValueError(message)
+    column = field.column
+    return ValueError(
+        say(
+            message + f"; the spec needs {'an integer' if kind == 'int' else 'a number'}: ",
+            Term(
+                f"convert the column first, e.g. df[{column!r}].astype({kind!r})",
+                f"read the column as numbers (--dtype {column}={kind} for a CSV INPUT)",
+            ),
+        )
+    )
+
+
+def _column_text(
+    batch: SourceBatch, field: Field, ids: pa.Array | None = None
+) -> pa.LargeStringArray:
     if field.plain:
         fast = batch.plain_text(field.column)
         if fast is not None:
             return fast
         return pa.array(list(map(format, batch.values(field.column))), pa.large_string())
-    values = _format_values(batch.values(field.column), field.single(), field.column)
+    values = _format_values(batch.values(field.column), field, ids)
     return pa.array(values, pa.large_string())
 
 
-def format_template(batch: SourceBatch, template: str) -> pa.LargeStringArray:
-    """The template formatted for every row of ``batch``, as a ``large_string`` array."""
+def format_template(
+    batch: SourceBatch, template: str, ids: pa.Array | None = None
+) -> pa.LargeStringArray:
+    """The template formatted for every row of ``batch``, as a ``large_string`` array.
+
+    ``ids`` (the rows' request IDs) name the row in a format error.
+    """
     pieces = parse_template(template)
     fields = [p for p in pieces if isinstance(p, Field)]
     if any("{" in f.spec for f in fields):
-        return _format_rows(batch, template)
+        return _format_rows(batch, template, ids)
     if not fields:
         text = "".join(p for p in pieces if isinstance(p, str))
         return pa.array([text] * batch.num_rows, pa.large_string())
@@ -124,21 +181,37 @@ def format_template(batch: SourceBatch, template: str) -> pa.LargeStringArray:
         if isinstance(piece, str):
             parts.append(pa.scalar(piece, pa.large_string()))
         else:
-            parts.append(_column_text(batch, piece))
+            parts.append(_column_text(batch, piece, ids))
     if len(parts) == 1:
         return as_large_strings(parts[0])
     joined = pc.binary_join_element_wise(*parts, pa.scalar("", pa.large_string()))
     return as_large_strings(joined)
 
 
-def _format_rows(batch: SourceBatch, template: str) -> pa.LargeStringArray:
+def _format_rows(
+    batch: SourceBatch, template: str, ids: pa.Array | None = None
+) -> pa.LargeStringArray:
     names = template_columns(template)
     columns = [batch.values(name) for name in names]
-    try:
-        out = [
-            template.format(**dict(zip(names, row, strict=True)))
-            for row in zip(*columns, strict=True)
-        ]
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
-        raise ValueError(f"template {template!r} failed: {exc}") from None
+    out: list[str] = []
+    for position, row in enumerate(zip(*columns, strict=True)):
+        values = dict(zip(names, row, strict=True))
+        try:
+            out.append(template.format(**values))
+        except _FORMAT_ERRORS as exc:
+            raise _row_error(template, values, position, exc, ids) from None
     return pa.array(out, pa.large_string())
+
+
+def _row_error(
+    template: str, values: dict[str, Any], row: int, exc: Exception, ids: pa.Array | None
+) -> ValueError:
+    """Which field of a nested-spec template failed on this row, named as written."""
+    for piece in parse_template(template):
+        if isinstance(piece, Field):
+            try:
+                piece.written().format(**values)
+            except _FORMAT_ERRORS as field_exc:
+                return format_error(piece, row, values[piece.column], field_exc, ids)
+    where = f"row {ids[row].as_py()!r}" if ids is not None else f"row position {row}"
+    return ValueError(f"template {template!r} cannot format {where}: {exc}")

@@ -24,8 +24,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from batchframe._config import ChunkPolicy
+from batchframe._hints import RERUN, render, say
 from batchframe._progress import ProgressBar, progress_bar
-from batchframe.errors import UploadError
+from batchframe.errors import APIStatusError, UploadError
 
 __all__ = [
     "CallLimiter",
@@ -36,6 +37,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger("batchframe")
+
+#: Statuses a server answers the same request with every time: rerunning as is cannot help.
+_REFUSED = frozenset({400, 401, 403, 404, 413, 422})
 
 #: Called in the submitting thread after each confirmed chunk: (rows_done, chunks_done, chunks).
 ChunkCallback = Callable[[int, int, int], None]
@@ -247,20 +251,31 @@ def _send_all(
         pool.shutdown(wait=False, cancel_futures=True)
         if isinstance(exc, KeyboardInterrupt):
             logger.warning(
-                "Upload to batch %s interrupted after %d of %d chunks; "
-                "rerun the same submit to resume.",
+                "Upload to batch %s interrupted after %d of %d chunks. %s to resume.",
                 batch_id,
                 state.chunks_done,
                 len(chunks),
+                render(say(RERUN)),
             )
         raise
     pool.shutdown(wait=True)
     if state.failures:
         first = state.failures[0]
+        status = first.status_code if isinstance(first, APIStatusError) else None
+        refused = status in _REFUSED
         raise UploadError(
-            f"Upload to batch {batch_id} stopped after {state.rows_done} requests in "
-            f"{state.chunks_done} of {len(chunks)} chunks: {first}. Rerun the same submit "
-            "(same frame, arguments and name) to resume; requests already added are not sent twice.",
+            say(
+                f"Upload to batch {batch_id} stopped after {state.rows_done} requests in "
+                f"{state.chunks_done} of {len(chunks)} chunks: {first}. ",
+                RERUN,
+                " to resume"
+                + (
+                    f" once what the server refused is fixed: it answers {status} to "
+                    "the same request every time, so a rerun as it is fails the same way"
+                    if refused
+                    else "; requests already added are not sent twice."
+                ),
+            ),
             batch_id=batch_id,
             rows_done=state.rows_done,
         ) from first

@@ -238,6 +238,8 @@ class BatchService:
         for price in self.language_models():
             if name == price.name or name in price.aliases:
                 return price
+        if "*" in self.models and name:  # a model map's catch-all takes every model it is sent
+            return self.price_of(name)
         raise NotFound(
             f"The model {name[:200]} does not exist or your team does not have access to it."
         )

@@ -160,3 +160,4 @@ def test_ctrl_c_exits_130_without_a_traceback(
     assert "Traceback" not in err
     assert "Interrupted." in err
     assert "batchframe results batch_" in err  # how to fetch the results later
+    assert "bf.attach" not in err  # issue 13 item 1: the hint names commands

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from batchframe.frame.encode import chunk_bounds, encode_requests, to_requests
 from batchframe.frame.escape import json_escape
+from batchframe.frame.template import template_columns
 
 TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40) | st.sampled_from(
     ['","', '\\","\\', '"', "\\", "", "\x00\x1f\x7f", "é\u2028😀", "x" * 5000]
@@ -110,11 +111,15 @@ def test_template_equals_str_format(rows, template):
     if template == "{f:{i}}":
         df["i"] = df["i"].abs() % 20
     df["s"] = df["s"].astype("str")
+    used = template_columns(template)
+    kept = df[~df[used].isna().any(axis=1)] if used else df  # null fields are skipped, not sent
     expected = [
-        template.format(**dict(zip(df.columns, r, strict=True)))
-        for r in zip(*(df[c].tolist() for c in df.columns), strict=True)
+        template.format(**dict(zip(kept.columns, r, strict=True)))
+        for r in zip(*(kept[c].tolist() for c in kept.columns), strict=True)
     ]
-    enc = encode_requests(df, template=template, model="m")
+    if len(kept) == 0:
+        return
+    enc = encode_requests(df, template=template, model="m", on_null="skip")
     got = [
         item["batch_request"]["chat_get_completion"]["messages"][0]["content"]
         for item in parsed_items(enc)
@@ -122,20 +127,48 @@ def test_template_equals_str_format(rows, template):
     assert got == expected
 
 
-def test_template_nulls_print_like_str_format():
-    df = pd.DataFrame(
-        {
-            "a": pd.Series([None, "x"], dtype=object),
-            "b": [math.nan, 1.0],
-            "n": pd.array([pd.NA, 3], dtype="Int64"),
-        }
-    )
-    out = to_requests(df, template="{a} {b} {n}", model="m")
+NULL_FIELDS = pd.DataFrame(
+    {
+        "a": [None, "x", "y", "z"],
+        "b": [1.0, math.nan, 2.0, 3.0],
+        "n": pd.array([4, 5, pd.NA, 6], dtype="Int64"),
+    },
+    index=["r0", "r1", "r2", "r3"],
+)
+
+
+def test_a_null_template_field_is_an_error_naming_the_fields_and_rows():
+    """Issue 13 item 6: None, NaN and <NA> were sent as "None", "nan" and "<NA>"."""
+    with pytest.raises(ValueError) as caught:
+        to_requests(NULL_FIELDS, template="{a} {b} {n}", model="m")
+    text = str(caught.value)
+    for named in ("{a}", "{b}", "{n}", "'r0'", "'r1'", "'r2'", "on_null='skip'", "fillna"):
+        assert named in text, text
+    assert "'r3'" not in text
+
+
+def test_on_null_skip_leaves_out_rows_with_a_null_template_field():
+    out = to_requests(NULL_FIELDS, template="{a} {b} {n}", model="m", on_null="skip")
     contents = [
         json.loads(b)["batch_request"]["chat_get_completion"]["messages"][0]["content"]
         for b in out["body"]
     ]
-    assert contents == ["None nan <NA>", "x 1.0 3"]
+    assert list(out["batch_request_id"]) == ["r3"] and contents == ["z 3.0 6"]
+    for text in ("nan", "None", "<NA>"):
+        assert text not in "".join(out["body"])
+    nested = to_requests(
+        pd.DataFrame({"x": [1.5, 2.5], "w": [8.0, math.nan]}), template="{x:{w}}", model="m",
+        on_null="skip",
+    )  # fmt: skip
+    assert list(nested["batch_request_id"]) == ["0"]  # a field nested in a spec counts too
+
+
+def test_arrow_nan_and_null_in_a_template_field_are_nulls():
+    table = pa.table({"q": ["a", "b", "c"], "x": pa.array([1.0, float("nan"), None])})
+    out = to_requests(table, template="{q}={x}", model="m", on_null="skip")
+    assert list(out["batch_request_id"]) == ["0"]
+    with pytest.raises(ValueError, match=r"\{x\}.*'1', '2'"):
+        to_requests(table, template="{q}={x}", model="m")
 
 
 def test_messages_column_and_json_strings():
@@ -264,10 +297,12 @@ def test_chunk_bounds_respects_both_limits(sizes, max_rows, max_bytes):
 def test_template_over_every_string_dtype(values):
     for dtype in (object, "str", pd.StringDtype(), pd.ArrowDtype(pa.string())):
         df = pd.DataFrame({"s": pd.Series(values, dtype=dtype)})
-        expected = [f"<{v}>" for v in df["s"].tolist()]
+        expected = [f"<{v}>" for v in df["s"].dropna().tolist()]  # null cells are skipped
+        if not expected:
+            continue
         got = [
             json.loads(b)["batch_request"]["chat_get_completion"]["messages"][0]["content"]
-            for b in to_requests(df, template="<{s}>", model="m")["body"]
+            for b in to_requests(df, template="<{s}>", model="m", on_null="skip")["body"]
         ]
         assert got == expected
 

@@ -213,7 +213,7 @@ def test_retry_failed_needs_a_frame_and_failures(paused: BatchServer, client: Cl
         job.retry_failed()
 
 
-def test_retry_failed_resubmits_only_failed_rows(
+def test_retry_failed_resubmits_only_failed_rows_and_returns_every_row(
     tmp_path: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BATCHFRAME_HOME", os.fspath(tmp_path))  # type: ignore[arg-type]
@@ -242,10 +242,14 @@ def test_retry_failed_resubmits_only_failed_rows(
         # From another session: the manifest gives the settings; the same retry reattaches.
         rerun = attach(job.batch_id, df, client=client).retry_failed(temperature=0.0)
         assert rerun.batch_id == retry.batch_id
-    assert list(again.index) == list(failed)  # same rows, same IDs, frame order
-    assert (again["batch_request_id"] == pd.Series(failed, index=failed)).all()
+    # issue 13 item 10: every row of the first input, in its order, the failed ones answered
+    assert list(again.index) == list(df.index)
+    assert (again["batch_request_id"] == pd.Series(df.index, index=df.index)).all()
     assert (again["state"] == "succeeded").all()
-    assert (again["content"] == df.loc[failed, "prompt"]).all()
+    assert (again["content"] == df["prompt"]).all()
+    kept = first.index[first["state"] == "succeeded"]
+    pd.testing.assert_frame_equal(again.loc[kept], first.loc[kept])  # cost, origin, ... as was
+    assert retry.input.source is not None and retry.input.source.num_rows == len(failed)
 
 
 def test_cost_sums_the_finished_rows(paused: BatchServer, client: Client) -> None:

@@ -17,6 +17,7 @@ import pytest
 from pydantic import BaseModel
 
 import batchframe as bf
+from batchframe._hints import CLI, message_of
 from batchframe.client import Client
 from batchframe.errors import IncompleteResultsError, JoinError
 from batchframe.frame.attach import attach
@@ -342,7 +343,7 @@ def test_a_frame_without_its_manifest_is_checked_against_the_server_ids(
     wrong = attach(job.batch_id, df, client=client, manifest_dir=elsewhere)
     with pytest.raises(JoinError, match=r"id_column='name'") as info:
         wrong.results()
-    assert "--id-column name" in str(info.value)
+    assert "--id-column name" in message_of(info.value, CLI)  # the CLI says it as a flag
     with pytest.raises(JoinError):
         wrong.to_parquet(tmp_path / "out.parquet")
     right = attach(job.batch_id, df, id_column="name", client=client, manifest_dir=elsewhere)

@@ -88,8 +88,10 @@ def test_cancel_and_retry_cover_every_shard(tmp_path: pathlib.Path) -> None:
         retry = job.retry_failed()
         retry.wait(progress=False, sleep=lambda s: None)
         again = retry.results()
-        assert list(again.index) == list(failed) and (again["state"] == "succeeded").all()
-        assert (again["content"] == df.loc[failed, "text"]).all()
+        assert list(again.index) == list(df.index) and (again["state"] == "succeeded").all()
+        assert (again["content"] == df["text"]).all()
+        streamed = pd.read_parquet(retry.to_parquet(tmp_path / "merged.parquet"))
+        pd.testing.assert_frame_equal(streamed, again, check_dtype=False)
         server.engine.pause()
         pending = bf.submit(frame(30).assign(text=lambda d: d.text + "!"), prompt="text",
                             model=MODEL, client=c, progress=False, max_batch_requests=12)  # fmt: skip

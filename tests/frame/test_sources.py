@@ -147,13 +147,15 @@ def test_glob_order_is_by_name(tmp_path: pathlib.Path) -> None:
     assert [pathlib.Path(p).stem for p in expand_paths(str(tmp_path / "*.parquet"))] == list("abc")
 
 
-def test_arrow_nulls_print_none_in_templates_and_skip_as_prompts() -> None:
+def test_arrow_nulls_in_templates_and_prompts_are_skipped_never_sent() -> None:
     data = pa.table({"a": ["x", None], "p": ["one", None]})
+    with pytest.raises(ValueError, match=r"\{a\}"):
+        bodies(data, template="<{a}>")
     contents = [
         json.loads(b)["batch_request"]["chat_get_completion"]["messages"][0]["content"]
-        for b in bodies(data, template="<{a}>")
+        for b in bodies(data, template="<{a}>", on_null="skip")
     ]
-    assert contents == ["<x>", "<None>"]
+    assert contents == ["<x>"]
     out = bf.to_requests(data, prompt="p", model="grok-4.3", on_null="skip")
     assert out["batch_request_id"].tolist() == ["0"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import pathlib
 import subprocess
@@ -17,6 +18,7 @@ import pytest
 from pydantic import BaseModel
 
 import batchframe as bf
+from batchframe._hints import CLI, message_of
 from batchframe.client import Client
 from batchframe.errors import ManifestConflictError, UploadError
 from batchframe.frame.encode import encode_requests
@@ -278,9 +280,10 @@ def test_progress_false_prints_nothing(
 
 
 def test_gone_or_cancelled_batch_says_how_to_start_fresh(
-    make_client: Callable[..., tuple[Client, AddCounter]],
+    make_client: Callable[..., tuple[Client, AddCounter]], batch_server: BatchServer
 ) -> None:
     client, _ = make_client()
+    batch_server.engine.pause()  # the cancel cancels requests (a finished batch is still the job's)
     job = bf.submit(
         frame(4), prompt="text", model="grok-4.3", name="c", client=client, progress=False
     )
@@ -447,3 +450,32 @@ def test_an_upload_the_server_did_not_keep_is_never_complete(batch_server: Batch
         )
         assert job.batch_id == batch.batch_id
         assert client.get_batch(batch.batch_id).num_requests == 20
+
+
+def test_after_an_interrupted_upload_results_and_retry_say_how_to_finish(
+    make_client: Callable[..., tuple[Client, AddCounter]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 13 item 9: attach + results() quietly gave not_sent rows, retry_failed said "no
+    failed rows"; both now say how to finish the upload, and resume_upload() does it."""
+    df = frame(50)
+    dying, _ = make_client(fail_after=2)
+    with pytest.raises(UploadError):
+        bf.submit(df, prompt="text", model="grok-4.3", name="cut", client=dying, chunk_rows=10,
+                  concurrency=1, progress=False)  # fmt: skip
+    client, counter = make_client()
+    job = bf.attach("cut", df, client=client)
+    job.wait(progress=False, sleep=lambda s: None)
+    with caplog.at_level(logging.WARNING, logger="batchframe"):
+        out = job.results()
+    assert (out["state"] == "not_sent").sum() == 30
+    assert "30 row(s) of job cut were never sent" in caplog.text
+    assert "job.resume_upload()" in caplog.text and "rerun the same submit" in caplog.text
+    with pytest.raises(ValueError, match="no failed rows to retry, but 30 row") as info:
+        job.retry_failed()
+    assert "batchframe submit" in message_of(info.value, CLI)
+    assert "resume_upload" not in message_of(info.value, CLI)
+    resumed = job.resume_upload()
+    assert resumed.batch_ids == job.batch_ids and counter.rows_sent == 30
+    resumed.wait(progress=False, sleep=lambda s: None)
+    assert (resumed.results()["state"] == "succeeded").all()
+    assert len(listed_ids(client, job.batch_id)) == 50
