@@ -119,17 +119,27 @@ def test_a_bad_cap_is_a_value_error_before_anything_is_sent(client: Client, cap:
     assert list(client.iter_batches()) == []
 
 
-def test_a_model_the_price_list_does_not_know(client: Client) -> None:
+def test_a_model_the_price_list_does_not_know(client: Client, batch_server: BatchServer) -> None:
     est = bf.estimate(frame(3), prompt="text", model="grok-unknown", client=client, cache=False)
     assert est.cost_usd is None and est.prices is None
     assert any("does not know model 'grok-unknown'" in n for n in est.notes)
-    with pytest.raises(bf.CostLimitError, match="prices="):
-        bf.submit(frame(3), prompt="text", model="grok-unknown", client=client, max_cost_usd=5)
-    assert list(client.iter_batches()) == []
     est = bf.estimate(frame(3), prompt="text", model="grok-unknown", client=client,
                       prices=(1.0, 2.0), max_tokens=5)  # fmt: skip
     assert est.prices is not None and est.prices["completion_text_token_price"] == 20_000
     assert est.prices["batch_discount"] == 0.0 and est.cost_usd is not None
+    # A server without a model list cannot refuse the model; then the cap needs prices=.
+    inner = batch_server.transport()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "/language-models" in request.url.path:
+            return httpx.Response(404, json={"code": "Not found", "error": "no such route"})
+        return inner.handle_request(request)
+
+    with Client(api_key="k", base_url="http://localhost/v1", transport=httpx.MockTransport(handler),
+                max_retries=0) as bare:  # fmt: skip
+        with pytest.raises(bf.CostLimitError, match="prices="):
+            bf.submit(frame(3), prompt="text", model="grok-custom", client=bare, max_cost_usd=5)
+        assert list(bare.iter_batches()) == []
 
 
 def test_the_discount_is_configurable(client: Client) -> None:
