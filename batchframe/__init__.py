@@ -31,6 +31,8 @@ _EXPORTS: dict[str, str] = {
     "ChunkPolicy": "batchframe._config",
     "Client": "batchframe.client",
     "ConflictError": "batchframe.errors",
+    "CostLimitError": "batchframe.errors",
+    "Estimate": "batchframe.frame.estimate",
     "FileObject": "batchframe.models",
     "IncompleteResultsError": "batchframe.errors",
     "Job": "batchframe.frame.job",
@@ -55,6 +57,9 @@ _EXPORTS: dict[str, str] = {
     "UploadError": "batchframe.errors",
     "WaitTimeoutError": "batchframe.errors",
     "attach": "batchframe.frame.attach",
+    "cache_info": "batchframe.frame.cache",
+    "clear_cache": "batchframe.frame.cache",
+    "estimate": "batchframe.frame.estimate",
     "serve": "batchframe.server.runner",
     "submit": "batchframe.frame.submit",
     "to_requests": "batchframe.frame.encode",
@@ -74,6 +79,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         BadRequestError,
         BatchframeError,
         ConflictError,
+        CostLimitError,
         IncompleteResultsError,
         JoinError,
         ManifestConflictError,
@@ -90,7 +96,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         WaitTimeoutError,
     )
     from batchframe.frame.attach import attach
+    from batchframe.frame.cache import cache_info, clear_cache
     from batchframe.frame.encode import to_requests
+    from batchframe.frame.estimate import Estimate, estimate
     from batchframe.frame.job import Job
     from batchframe.frame.submit import submit
     from batchframe.models import (

@@ -24,6 +24,7 @@
      +-- JoinError                      a result whose ID is no input row's ID (never dropped)
      +-- IncompleteResultsError         a finished batch lists fewer results than it counts
      +-- ManifestConflictError          (also a ValueError) a different frame under a known name
+     +-- CostLimitError                 submit's estimate is over max_cost_usd (nothing was sent)
 
 Input problems found before anything is sent are plain ``ValueError`` (with a message that
 names the offending values), so they read naturally in a notebook. A message that says what to
@@ -51,6 +52,7 @@ __all__ = [
     "BadRequestError",
     "BatchframeError",
     "ConflictError",
+    "CostLimitError",
     "IncompleteResultsError",
     "JoinError",
     "ManifestConflictError",
@@ -225,6 +227,17 @@ class WaitTimeoutError(BatchframeError, TimeoutError):
 
 class ManifestConflictError(BatchframeError, ValueError):
     """``submit`` found a manifest with the same name but a different frame or settings."""
+
+
+class CostLimitError(BatchframeError):
+    """``submit(max_cost_usd=...)`` refused before any batch was created: the estimate's
+    ``cost_usd`` is above the cap (or unknown). ``estimate`` is the ``bf.Estimate``, ``cap`` the
+    cap."""
+
+    def __init__(self, message: str, *, estimate: Any = None, cap: float | None = None) -> None:
+        self.estimate = estimate
+        self.cap = cap
+        super().__init__(message)
 
 
 class NotFinishedError(BatchframeError):

@@ -78,6 +78,7 @@ def fig_submit(n: int, impl: str, base_url: str) -> dict[str, Any]:
                 client=client,
                 progress=False,
                 manifest_dir=home,
+                cache=False,  # every repetition sends: the cache has its own figures
                 name=f"bench-{uuid.uuid4().hex[:8]}",
             )
             return str(job.batch_id)
@@ -250,6 +251,7 @@ def fig_pacing(rows: int, chunk: int, budget: float, base_url: str) -> dict[str,
             client=client,
             progress=False,
             manifest_dir=tempfile.mkdtemp(prefix="bench-manifests-"),
+            cache=False,
             chunk_rows=chunk,
             calls_per_30s=budget,
         )
@@ -300,6 +302,7 @@ def fig_e2e_api(n: int) -> dict[str, Any]:
             client=client,
             progress=False,
             manifest_dir=tempfile.mkdtemp(prefix="bench-manifests-"),
+            cache=False,
         )
         phases["upload"] = max(0.0, time.perf_counter() - t0 - phases["encode"])
         t0 = time.perf_counter()

@@ -95,7 +95,7 @@ def fig_prepare(n: int, base_url: str, manifests: str) -> dict[str, Any]:
 
     job = bf.submit(
         make_frame(n), prompt="prompt", model=MODEL, id_column="id", client=_client(base_url),
-        progress=False, manifest_dir=manifests, name=f"r{uuid.uuid4()}",
+        progress=False, manifest_dir=manifests, name=f"r{uuid.uuid4()}", cache=False,
     )  # fmt: skip
     job.wait(progress=False)
     return {"batch_id": job.batch_id}
@@ -138,6 +138,7 @@ def fig_submit(n: int, impl: str, base_url: str) -> dict[str, Any]:
             job = bf.submit(
                 df, prompt="prompt", model=MODEL, id_column="id", client=client, progress=False,
                 manifest_dir=tempfile.mkdtemp(prefix="bench-m-"), name=f"s{uuid.uuid4()}",
+                cache=False,
             )  # fmt: skip
             return ",".join(job.batch_ids)
     else:
@@ -192,6 +193,7 @@ def fig_e2e(n: int, files: int, base_url: str, folder: str) -> dict[str, Any]:
     job = bf.submit(
         os.path.join(folder, "part-*.parquet"), prompt="prompt", model=MODEL,
         client=_client(base_url), progress=False, manifest_dir=os.path.join(folder, "m"),
+        cache=False,
     )  # fmt: skip
     phases["submit"] = time.perf_counter() - t0
     t1 = time.perf_counter()

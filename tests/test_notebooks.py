@@ -102,14 +102,15 @@ def test_quickstart(kernel_dir: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -
     # 300 reviews x (6 input columns + 14 result columns), and the same table back from Parquet.
     assert "(300, 20)" in text
     assert "reviews.parquet (300, 20)" in text
-    # The Job's HTML summary: name, batch ID, a progress bar at 300/300, the counts.
+    # The Job's HTML summary: name, batch ID, a progress bar at 286/286, the counts (14 of
+    # the 300 reviews repeat another's text: dedup sends each request once).
     (batch_id,) = set(re.findall(r"batch_[0-9a-f-]{36}", text))
     summaries = [h for h in html_outputs(nb) if "batchframe Job" in h]
     assert len(summaries) == 1
     summary = summaries[0]
     assert "reviews-quickstart" in summary and batch_id in summary
-    assert '<progress value="300" max="300">' in summary
-    assert "ok=300, failed=0" in summary
+    assert '<progress value="286" max="286">' in summary
+    assert "ok=286, failed=0" in summary
     # The plot rendered inline.
     images = [o for o in outputs(nb) if "image/png" in o.get("data", {})]
     assert len(images) == 1
@@ -136,7 +137,13 @@ def test_offline_evaluation(kernel_dir: pathlib.Path, monkeypatch: pytest.Monkey
         assert product in html
     # The confusion matrix, with margins.
     assert "predicted" in html and "gold" in html and "All" in html
-    assert re.search(r"CostSummary\(rows=300, succeeded=300, .*cost_usd=\$0\.\d+\)", text)
+    # (then ", duplicates=1, ...": examples/reviews.csv repeats one review, sent once)
+    assert re.search(r"CostSummary\(rows=300, succeeded=300, .*cost_usd=\$0\.\d+[,)]", text)
+    # The rerun with 10% new rows: the estimate and the server agree that only those are sent.
+    assert "30 requests to send of 330 rows (0 duplicates, 300 cached" in text
+    assert "requests the server received: 30 of 330 rows" in text
+    assert "origin: {'cache': 300, 'batch': 30}" in text
+    assert "paid only for the new rows: True" in text
 
 
 def test_large_job(kernel_dir: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:

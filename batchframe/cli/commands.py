@@ -14,6 +14,7 @@ import click
 import orjson
 
 from batchframe.cli.app import main
+from batchframe.cli.cost import cost_options
 from batchframe.cli.jobs import (
     cancel_summary,
     counts,
@@ -64,6 +65,7 @@ Example:
     type=click.Path(dir_okay=False, path_type=pathlib.Path),
     help="Results file: .parquet, .csv or .jsonl [default: INPUT.results.parquet].",
 )
+@cost_options
 @connection_options
 def run(conn: Connection, output: pathlib.Path | None, **options: Any) -> None:
     request = make_request(**options)
@@ -72,16 +74,19 @@ def run(conn: Connection, output: pathlib.Path | None, **options: Any) -> None:
     with connect(conn) as client, manifest_folder(conn) as manifests:
         job, rows = submit_file(request, client, manifests)
         try:
-            click.echo(f"batch {job.batch_id}", err=True)
+            click.echo(
+                f"batch {job.batch_id or '(none: dedup and the cache answered all)'}", err=True
+            )
             batch = job.wait(progress=request.progress)
         except KeyboardInterrupt:
             if not conn.is_local or conn.local_db is not None:  # the batch outlives us
                 click.echo(f"Later: {results_command(job.batch_id, request, output)}", err=True)
             raise
         written = write_results(job, output, partial=True)  # wait returned: nothing pending
-    skipped = rows - batch.num_requests
+    skipped = rows - batch.num_requests - job.reused
     click.echo(
         f"{rows} rows: {counts(batch)}"
+        + (f", {job.reused} answered without sending (duplicates, cache)" if job.reused else "")
         + (f", {skipped} skipped" if skipped > 0 else "")
         + f"; cost ${written.cost_usd:.4f}; wrote {written.path}",
         err=True,
@@ -104,6 +109,7 @@ Example:
 
 @main.command(name="submit", help=SUBMIT_HELP)
 @input_options
+@cost_options
 @connection_options
 def submit_command(conn: Connection, **options: Any) -> None:
     request = make_request(**options)

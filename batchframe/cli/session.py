@@ -27,6 +27,7 @@ from batchframe.client import Client, check_api_key
 from batchframe.errors import (
     APIError,
     BatchframeError,
+    CostLimitError,
     IncompleteResultsError,
     JoinError,
     ManifestConflictError,
@@ -69,6 +70,7 @@ EXIT_CODES: tuple[tuple[type[BatchframeError], int], ...] = (
     (WaitTimeoutError, EXIT_TIMEOUT),  # the batch keeps running: wait again later
     (NotFinishedError, EXIT_TIMEOUT),
     (ManifestConflictError, EXIT_USAGE),  # another frame under a known --name
+    (CostLimitError, EXIT_USAGE),  # the estimate is over --max-cost-usd: nothing was sent
     (APIError, EXIT_API),  # no connection, an error status, an unusable reply, an upload cut short
     (JoinError, EXIT_API),  # the server's results do not add up to its requests
     (IncompleteResultsError, EXIT_API),

@@ -22,10 +22,12 @@ from batchframe._config import DEFAULT_BASE_URL, read_env
 from batchframe._hints import Term, say
 from batchframe.client import Client
 from batchframe.errors import JoinError
+from batchframe.frame.dedup import PlanFiles
 from batchframe.frame.identity import ServerBatches, canonical_server_url, shard_name
 from batchframe.frame.job import Job
 from batchframe.frame.manifest import Manifest, ManifestStore
 from batchframe.frame.reading import Shard
+from batchframe.frame.reuse import Reuse
 from batchframe.frame.shards import iter_shards
 from batchframe.frame.sources import Source, as_source
 from batchframe.frame.spec import RequestSpec
@@ -115,9 +117,9 @@ def _from_manifest(
     if source is not None and spec is not None:
         check_fingerprints(manifest, spec, source)
     shards = [
-        Shard(r.index, r.batch_id, r.name, r.first_row, r.stop_row, r.requests)
+        Shard(r.index, r.batch_id or "", r.name, r.first_row, r.stop_row, r.requests)
         for r in manifest.shards
-        if r.batch_id is not None
+        if r.batch_id is not None or (r.upload_complete and r.requests == 0)  # dedup/cache only
     ]
     if not shards:
         raise ValueError(f"job {manifest.name!r} has no batch yet: its submit stopped first")
@@ -132,12 +134,25 @@ def _from_manifest(
         check_ids=source is not None and spec is None,
         manifest_dir=manifest_dir,
         max_batch_requests=manifest.max_batch_requests,
+        reuse=_reuse(manifest, manifest_dir),
     )
+
+
+def _reuse(manifest: Manifest, manifest_dir: str | os.PathLike[str] | None) -> Reuse | None:
+    """The job's dedup plans and cache, when its shards were planned (frame/dedup.py)."""
+    if not manifest.planned:
+        return None
+    path = ManifestStore(manifest_dir).path(manifest.name, manifest.server)
+    return Reuse(PlanFiles(path), manifest.cache, manifest.server, manifest.max_batch_requests)
 
 
 def check_fingerprints(manifest: Manifest, spec: RequestSpec, source: Source) -> None:
     """Re-encode ``source`` shard by shard: it must send exactly what the manifest recorded."""
-    records = {r.index: r for r in manifest.shards if r.batch_id is not None}
+    records = {
+        r.index: r
+        for r in manifest.shards
+        if r.batch_id is not None or (r.upload_complete and r.requests == 0)  # dedup/cache only
+    }
     seen = 0
     for shard in iter_shards(spec, source, manifest.max_batch_requests):
         record = records.get(shard.index)

@@ -13,6 +13,7 @@ import pyarrow as pa
 from batchframe.frame.decode import RESULT_SCHEMA
 from batchframe.frame.output import with_results, with_results_pandas
 from batchframe.frame.reading import iter_segments, segment_results
+from batchframe.frame.reuse import fill_segment
 from batchframe.frame.sources import PandasSource, SourceBatch, TableSource
 from batchframe.models import Batch
 
@@ -45,7 +46,12 @@ def collect_results(job: Job, batches: dict[str, Batch], patch: pa.Table | None 
     tables: list[pa.Table] = []
     kept: list[SourceBatch] = []
     for segment in iter_segments(job.input, list(job.shards), inputs=keep):
-        joined = segment_results(job.client, segment, batches, check_ids=job.checks_ids)
+        joined = fill_segment(
+            job,
+            segment,
+            segment_results(job.client, segment, batches, check_ids=job.checks_ids),
+            batches,
+        )
         tables.append(patched(joined, patch).whole())
         del joined
         kept.extend(segment.inputs or [])

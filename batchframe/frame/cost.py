@@ -19,9 +19,10 @@ from batchframe.frame.decode import TOKEN_COLUMNS
 
 if TYPE_CHECKING:
     from batchframe.client import Client
+    from batchframe.frame.job import Job
     from batchframe.models import Batch
 
-__all__ = ["CostSummary", "job_cost", "summarize_cost"]
+__all__ = ["CostSummary", "job_cost", "reused_cost", "summarize_cost"]
 
 _FINISHED = ("succeeded", "failed", "cancelled")
 
@@ -41,6 +42,16 @@ class CostSummary:
     cached_tokens: int
     total_tokens: int
     cost_usd: float
+    #: Rows answered by an identical request of the job, or by the result cache (not paid).
+    duplicates: int = 0
+    cached: int = 0
+    #: What those rows' answers cost when they were paid for: what this job did not pay again.
+    saved_usd: float = 0.0
+
+    @property
+    def paid_usd(self) -> float:
+        """What this job paid (``cost_usd``: duplicate and cached rows cost 0)."""
+        return self.cost_usd
 
     def __repr__(self) -> str:
         return (
@@ -48,7 +59,14 @@ class CostSummary:
             f"cancelled={self.cancelled:,}, pending={self.pending:,}, "
             f"tokens={self.total_tokens:,} (prompt {self.prompt_tokens:,}, completion "
             f"{self.completion_tokens:,}, reasoning {self.reasoning_tokens:,}, cached "
-            f"{self.cached_tokens:,}), cost_usd=${self.cost_usd:,.6f})"
+            f"{self.cached_tokens:,}), cost_usd=${self.cost_usd:,.6f}"
+            + (
+                f", duplicates={self.duplicates:,}, cached={self.cached:,}, "
+                f"saved_usd=${self.saved_usd:,.6f}"
+                if self.duplicates or self.cached
+                else ""
+            )
+            + ")"
         )
 
     def to_series(self) -> pd.Series:
@@ -68,12 +86,15 @@ def summarize_cost(data: pd.DataFrame | pa.Table | pa.RecordBatch) -> CostSummar
     state = frame["state"].astype(object) if "state" in frame else pd.Series([None] * n)
     counts = state.value_counts()
     finished = state.isin(_FINISHED).to_numpy()
+    paid = finished
+    if "origin" in frame:  # duplicate and cached rows carry their answer's usage, not a bill
+        paid = finished & frame["origin"].astype(object).isin(["batch", None]).to_numpy()
 
     def total(column: str) -> Any:
         if column not in frame:
             return 0
         values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, na_value=0.0)
-        return values[finished].sum()
+        return values[paid].sum()
 
     return CostSummary(
         rows=n,
@@ -98,6 +119,36 @@ def job_cost(client: Client, batch_ids: Sequence[str], batches: Mapping[str, Bat
         summary = summarize_cost(read_results(client, batch))
         pending = batch.num_pending
         summary = dataclasses.replace(summary, rows=summary.rows + pending, pending=pending)
+        total = summary if total is None else total + summary
+    assert total is not None
+    return total
+
+
+def reused_cost(job: Job, batches: dict[str, Batch]) -> CostSummary:
+    """Totals over every row of a job that reused answers: paid (batch rows), and saved (what
+    its duplicate and cached rows' answers cost when first paid for). Reads each shard's results
+    the way ``results()`` does, a shard at a time, without the input's other columns."""
+    import dataclasses
+
+    from batchframe.frame.reading import iter_segments, segment_results
+    from batchframe.frame.reuse import Filled, fill_segment
+
+    total: CostSummary | None = None
+    for segment in iter_segments(job.input, list(job.shards), inputs=False):
+        joined = fill_segment(
+            job,
+            segment,
+            segment_results(job.client, segment, batches, check_ids=job.checks_ids),
+            batches,
+        )
+        summary = summarize_cost(joined.whole())
+        if isinstance(joined, Filled):
+            summary = dataclasses.replace(
+                summary,
+                duplicates=joined.duplicates,
+                cached=joined.cached,
+                saved_usd=joined.saved_usd,
+            )
         total = summary if total is None else total + summary
     assert total is not None
     return total

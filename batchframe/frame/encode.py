@@ -40,6 +40,7 @@ __all__ = [
     "ENVELOPE",
     "EncodedPart",
     "EncodedRequests",
+    "body_keys",
     "chunk_bounds",
     "encode_batch",
     "encode_requests",
@@ -68,6 +69,8 @@ class EncodedPart:
     skipped_ids: pa.LargeStringArray
     skipped_rows: npt.NDArray[np.int64]
     separated: bool = True
+    #: Each request's dedup key (``with_keys``): see :func:`body_keys`.
+    keys: npt.NDArray[np.uint64] | None = None
 
     def __len__(self) -> int:
         return len(self.items)
@@ -94,8 +97,29 @@ class EncodedPart:
         return self.data[offsets[start] : offsets[stop] - 1].data
 
 
-def encode_batch(spec: RequestSpec, batch: SourceBatch, *, separated: bool = True) -> EncodedPart:
-    """Validate one source batch and encode a request item per row (see the module docstring)."""
+def body_keys(body: pa.LargeStringArray) -> npt.NDArray[np.uint64]:
+    """Two 64-bit hashes of each row's variable part (``n x 2``): the dedup key within one job.
+
+    Within a job every request is built by one spec from the same constant fragments, so equal
+    variable parts are equal bodies. Hashed in bulk by polars (no Python per row); its hash is
+    stable within a polars version only, so these keys never leave the job (the result cache
+    keys requests by BLAKE2b of their bytes instead, :func:`batchframe.frame.dedup.request_keys`).
+    """
+    import polars as pl
+
+    series = pl.from_arrow(body)
+    assert isinstance(series, pl.Series)
+    keys = np.empty((len(body), 2), dtype=np.uint64)
+    keys[:, 0] = series.hash(seed=0).to_numpy()
+    keys[:, 1] = series.hash(seed=0x5EED_BA7C).to_numpy()
+    return keys
+
+
+def encode_batch(
+    spec: RequestSpec, batch: SourceBatch, *, separated: bool = True, with_keys: bool = False
+) -> EncodedPart:
+    """Validate one source batch and encode a request item per row (see the module docstring);
+    ``with_keys``: each request's dedup key too."""
     ids = batch.ids(spec.id_column)
     rows = np.arange(batch.first_row, batch.first_row + batch.num_rows, dtype=np.int64)
     skipped_ids = pa.array([], pa.large_string())
@@ -116,8 +140,9 @@ def encode_batch(spec: RequestSpec, batch: SourceBatch, *, separated: bool = Tru
     else:
         body = json_escape(format_template(batch, str(spec.template), ids))
     head, tail = spec.fragments
+    keys = body_keys(body) if with_keys else None
     items = _join([b'{"batch_request_id":"', json_escape(ids), head, body, tail + b"," * separated])
-    part = EncodedPart(ids, items, rows, skipped_ids, skipped_rows, separated)
+    part = EncodedPart(ids, items, rows, skipped_ids, skipped_rows, separated, keys)
     _check_sizes(part, spec.max_request_bytes)
     return part
 
@@ -171,12 +196,17 @@ def _check_sizes(part: EncodedPart, limit: int) -> None:
 
 
 def encode_source(
-    spec: RequestSpec, source: Source, *, separated: bool = True, batch_rows: int = BATCH_ROWS
+    spec: RequestSpec,
+    source: Source,
+    *,
+    separated: bool = True,
+    batch_rows: int = BATCH_ROWS,
+    with_keys: bool = False,
 ) -> Iterator[EncodedPart]:
     """Encode every batch of ``source`` in order (after the checks that need no rows)."""
     spec.check_columns(source.column_names)
     for batch in source.batches(spec.columns(), batch_rows):
-        yield encode_batch(spec, batch, separated=separated)
+        yield encode_batch(spec, batch, separated=separated, with_keys=with_keys)
 
 
 class EncodedRequests:

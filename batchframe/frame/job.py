@@ -26,7 +26,7 @@ from batchframe.frame.display import counts_text, job_html, summed_batch
 from batchframe.frame.reading import JobInput, Shard
 from batchframe.frame.sources import Source, as_source
 from batchframe.frame.spec import RequestSpec
-from batchframe.models import Batch
+from batchframe.models import Batch, BatchState
 
 __all__ = ["Job", "settled"]
 
@@ -36,7 +36,7 @@ logger = logging.getLogger("batchframe")
 def settled(batch: Batch) -> bool:
     """Nothing left to wait for: no request pending (a file batch not yet read does not count).
 
-    >>> settled(Batch(batch_id="b", state={"num_requests": 0}))
+    >>> settled(Batch(batch_id="b", state=BatchState()))
     True
     """
     if batch.num_pending:
@@ -72,6 +72,7 @@ class Job:
         check_ids: bool = False,
         manifest_dir: Any = None,
         max_batch_requests: int | None = None,
+        reuse: Any = None,
     ) -> None:
         shards = [Shard(1, batch_id)] if isinstance(batch_id, str) else list(batch_id)
         if not shards:
@@ -94,19 +95,26 @@ class Job:
         self._max_batch_requests = max_batch_requests
         self._retry_of: Job | None = None
         self._batches: dict[str, Batch] = {}
+        self._reuse = reuse  # dedup and cache: a frame.reuse.Reuse, or None
+        #: The estimate made at submit (``max_cost_usd=``), which the wait bar's spend uses.
+        self.estimate: Any = None
+        #: Requests this submit answered without sending them (duplicates, cached answers).
+        self.reused = 0
         self._closer = weakref.finalize(self, client.close) if owns_client else None
 
     # -- state -------------------------------------------------------------------------------
 
     @property
     def batch_id(self) -> str:
-        """The first shard's batch ID (the only one of a one-shard job)."""
-        return self._shards[0].batch_id
+        """The first shard's batch ID (the only one of a one-shard job); ``""`` when dedup and
+        the cache answered every request, so no batch was created."""
+        ids = self.batch_ids
+        return ids[0] if ids else ""
 
     @property
     def batch_ids(self) -> tuple[str, ...]:
-        """Every shard's batch ID, in row order."""
-        return tuple(s.batch_id for s in self._shards)
+        """Every shard's batch ID, in row order (a shard answered without a batch has none)."""
+        return tuple(s.batch_id for s in self._shards if s.batch_id)
 
     @property
     def shards(self) -> tuple[Shard, ...]:
@@ -123,6 +131,8 @@ class Job:
         seen = [self._batches.get(b) for b in self.batch_ids]
         if any(b is None for b in seen):
             return None
+        if not seen:  # every request answered by dedup or the cache: nothing to wait for
+            return Batch(batch_id="", name=self.name or "", state=BatchState())
         return summed_batch([b for b in seen if b is not None], self.name)
 
     @property
@@ -138,7 +148,7 @@ class Job:
             self._batches[batch_id] = self._client.get_batch(batch_id)
         batch = self.batch
         assert batch is not None
-        if not self.name:
+        if not self.name and self.batch_id:
             self.name = self._batches[self.batch_id].name or None
         return batch
 
@@ -199,7 +209,7 @@ class Job:
                 enabled=progress,
             ) as bar:
                 while True:
-                    _show(bar, batch)
+                    _show(bar, batch, self.estimate)
                     if self.finished:
                         return batch
                     if deadline is not None and clock() >= deadline:
@@ -308,8 +318,10 @@ class Job:
 
         >>> job.cost()                                              # doctest: +SKIP
         """
-        from batchframe.frame.cost import job_cost
+        from batchframe.frame.cost import job_cost, reused_cost
 
+        if self._reuse is not None:
+            return reused_cost(self, self._ready(partial=True))
         return job_cost(self._client, self.batch_ids, self._ready(partial=True))
 
     def retry_failed(self, **overrides: Any) -> Job:
@@ -377,6 +389,11 @@ class Job:
         return self._manifest_dir
 
     @property
+    def reuse(self) -> Any:
+        """Where this job's dedup plans and cache are (``None``: every row was sent)."""
+        return self._reuse
+
+    @property
     def checks_ids(self) -> bool:
         """Whether results must check every server ID against the input (no manifest)."""
         return self._check_ids
@@ -401,11 +418,18 @@ class Job:
         return job_html(self.name, self.batch_ids, self.batch)
 
 
-def _show(bar: ProgressBar, batch: Batch) -> None:
+def _show(bar: ProgressBar, batch: Batch, estimate: Any = None) -> None:
+    from batchframe.frame.estimate import usd
+
     bar.set_total(batch.num_requests)
     bar.set_count(batch.num_finished)
+    spend = ""
+    if estimate is not None and estimate.cost_usd is not None and batch.num_requests:
+        # the estimate's share of what is finished: a running figure, not the bill
+        spent = estimate.cost_usd * batch.num_finished / batch.num_requests
+        spend = f"spent~{usd(spent)} of ~{usd(estimate.cost_usd)} "
     bar.set_postfix(
-        f"ok={batch.num_success} failed={batch.num_error} cancelled={batch.num_cancelled}"
+        f"{spend}ok={batch.num_success} failed={batch.num_error} cancelled={batch.num_cancelled}"
     )
 
 

@@ -194,6 +194,26 @@ class Joined:
         """The result columns of every row (this Joined is spent afterwards)."""
         return self._columns(0, self.num_rows, consume=True)
 
+    def rows_at(self, positions: npt.NDArray[np.int64]) -> pa.Table:
+        """The result columns of the rows at ``positions`` (dedup and the cache read these)."""
+        self._contiguous()
+        order = self.order[positions]
+        missing = order < 0
+        index = pa.array(order, mask=missing)
+        columns: dict[str, pa.Array | pa.ChunkedArray] = {
+            "batch_request_id": self.rows.ids.take(pa.array(positions, pa.int64()))
+        }
+        for name in RESULT_SCHEMA.names[1:]:
+            columns[name] = self.results[name].take(index)
+        if missing.any():
+            state = np.full(len(order), None, dtype=object)
+            state[missing] = PENDING
+            if self.in_batch is not None:
+                listed = pc.is_in(columns["batch_request_id"], value_set=self.in_batch)
+                state[missing & ~np.asarray(listed.to_numpy(zero_copy_only=False), bool)] = NOT_SENT
+            columns["state"] = pc.coalesce(columns["state"], pa.array(state, pa.large_string()))
+        return pa.table([columns[f.name] for f in RESULT_SCHEMA], schema=RESULT_SCHEMA)
+
     def _fallback(self, start: int, stop: int) -> pa.Array:
         """The state of rows without a result: skipped, pending or not_sent."""
         missing = self.order[start:stop] < 0
@@ -220,6 +240,9 @@ class Ready:
 
     def whole(self) -> pa.Table:
         return self.table
+
+    def rows_at(self, positions: npt.NDArray[np.int64]) -> pa.Table:
+        return self.table.take(pa.array(positions, pa.int64()))
 
 
 def join_rows(

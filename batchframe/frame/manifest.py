@@ -82,6 +82,10 @@ class Manifest:
     shards: list[ShardRecord] = field(default_factory=list)
     #: The number of input rows, once every row has been read (None while a submit runs).
     input_rows: int | None = None
+    #: Whether shards were planned (dedup and cache: plan files beside this manifest), and the
+    #: result cache file used (None: off). See frame/dedup.py.
+    planned: bool = False
+    cache: str | None = None
     created: str = field(default_factory=_now)
     batchframe_version: str = __version__
     format: int = _FORMAT

@@ -25,6 +25,7 @@ from batchframe._hints import Term, render, say
 from batchframe.frame.decode import RESULT_SCHEMA
 from batchframe.frame.join import NOT_SENT, Joined, Ready
 from batchframe.frame.reading import iter_segments, segment_results
+from batchframe.frame.reuse import Filled, fill_segment
 from batchframe.models import Batch
 
 if TYPE_CHECKING:
@@ -38,10 +39,11 @@ logger = logging.getLogger("batchframe")
 class Patched:
     """A segment's result columns, the rows ``patch`` answers replaced by its (same IDs)."""
 
-    def __init__(self, results: Joined | Ready, patch: pa.Table) -> None:
+    def __init__(self, results: Joined | Ready | Filled, patch: pa.Table) -> None:
         self.results, self.patch = results, patch
         self.num_rows = results.num_rows
-        ids = results.rows.ids if isinstance(results, Joined) else results.table["batch_request_id"]
+        inner = results.inner if isinstance(results, Filled) else results  # same rows, same IDs
+        ids = inner.rows.ids if isinstance(inner, Joined) else inner.table["batch_request_id"]
         self.index = pc.index_in(ids, value_set=patch["batch_request_id"])
 
     def _apply(self, base: pa.Table, index: pa.Array | pa.ChunkedArray) -> pa.Table:
@@ -64,7 +66,9 @@ class Patched:
         return self._apply(self.results.whole(), self.index)
 
 
-def patched(results: Joined | Ready, patch: pa.Table | None) -> Joined | Ready | Patched:
+def patched(
+    results: Joined | Ready | Filled, patch: pa.Table | None
+) -> Joined | Ready | Filled | Patched:
     """``results``, with ``patch``'s rows replaced when there is a patch."""
     return results if patch is None or patch.num_rows == 0 else Patched(results, patch)
 
@@ -72,7 +76,12 @@ def patched(results: Joined | Ready, patch: pa.Table | None) -> Joined | Ready |
 def own_results(job: Job, batches: dict[str, Batch], patch: pa.Table | None) -> pa.Table:
     """The result columns of a retry's own rows (its own retries' answers over them)."""
     tables = [
-        patched(segment_results(job.client, s, batches, check_ids=job.checks_ids), patch).whole()
+        patched(
+            fill_segment(
+                job, s, segment_results(job.client, s, batches, check_ids=job.checks_ids), batches
+            ),
+            patch,
+        ).whole()
         for s in iter_segments(job.input, list(job.shards), inputs=False)
     ]
     return pa.concat_tables(tables) if tables else RESULT_SCHEMA.empty_table()

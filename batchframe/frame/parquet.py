@@ -28,6 +28,7 @@ from batchframe.frame.decode import RESULT_SCHEMA
 from batchframe.frame.heap import release_freed_memory
 from batchframe.frame.output import json_fields, json_text, with_results, with_results_pandas
 from batchframe.frame.reading import iter_segments, segment_results
+from batchframe.frame.reuse import fill_segment
 from batchframe.frame.sources import PandasSource, Source, SourceBatch
 from batchframe.models import Batch
 
@@ -70,7 +71,12 @@ def write_parquet(
     done = unsent = 0
     with replaced_atomically(target) as tmp, pq.ParquetWriter(tmp, schema) as writer:
         for segment in iter_segments(job.input, list(job.shards), inputs=False):
-            joined = segment_results(job.client, segment, batches, check_ids=job.checks_ids)
+            joined = fill_segment(
+                job,
+                segment,
+                segment_results(job.client, segment, batches, check_ids=job.checks_ids),
+                batches,
+            )
             results = patched(joined, patch)
             del segment, joined  # one segment in memory at a time
             for start in range(0, results.num_rows, ROW_GROUP_ROWS):

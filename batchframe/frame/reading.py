@@ -166,21 +166,23 @@ def segment_results(
     from batchframe.frame.results import fetch_request_states
 
     rows = segment.rows
-    if not segment.shards:
-        assert rows is not None
+    shards = [s for s in segment.shards if s.batch_id]  # a shard dedup/cache answered has none
+    if not shards:
+        if rows is None:
+            return Ready(pending_rows(pa.array([], pa.large_string())).slice(0, 0))
         table = pending_rows(rows.ids, NOT_SENT)
         if rows.skipped is not None and rows.skipped.any():
             state = np.where(rows.skipped, "skipped", NOT_SENT)
             table = table.set_column(1, "state", pa.array(state, pa.large_string()))
         return Ready(table)
-    seen = [batches[s.batch_id] for s in segment.shards]
+    seen = [batches[s.batch_id] for s in shards]
     counted = sum(b.num_requests for b in seen)
-    expected = sum(int(s.requests or 0) for s in segment.shards) if _known(segment.shards) else None
+    expected = sum(int(s.requests or 0) for s in shards) if _known(shards) else None
     skipped = 0 if rows is None or rows.skipped is None else int(rows.skipped.sum())
     sent = None if rows is None else len(rows.ids) - skipped
     listings: list[pa.Table] = []
     if rows is None or check_ids or counted != (expected if expected is not None else sent):
-        listings = [fetch_request_states(client, s.batch_id) for s in segment.shards]
+        listings = [fetch_request_states(client, s.batch_id) for s in shards]
     if rows is None:
         results = pa.concat_tables([read_results(client, b) for b in seen])
         listed = pa.concat_tables(listings) if listings else None

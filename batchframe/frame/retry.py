@@ -41,6 +41,10 @@ _SUBMIT_OPTIONS = (
     "concurrency",
     "max_batch_requests",
     "manifest_dir",
+    "dedup",
+    "cache",
+    "max_cost_usd",
+    "prices",
 )
 
 
@@ -53,6 +57,11 @@ def retry_name(name: str) -> str:
 
 
 def _failed_ids(job: Job, batches: dict[str, Batch]) -> pa.ChunkedArray:
+    if job.reuse is not None:  # a duplicate of a failed request failed too: retry it as well
+        from batchframe.frame.merge import own_results
+
+        table = own_results(job, batches, None)
+        return table.filter(pc.equal(table["state"], "failed"))["batch_request_id"]
     chunks: list[pa.Array] = []
     for batch_id in job.batch_ids:
         table = read_results(job.client, batches[batch_id])
@@ -126,6 +135,11 @@ def retry_failed(job: Job, batches: dict[str, Batch], overrides: dict[str, Any])
         name=options.get("name") or retry_name(job.name or job.batch_id),
         client=options.get("client", job.client),
         manifest_dir=options.get("manifest_dir", job.manifest_dir),
+        # dedup and the cache as the job used them, unless overridden
+        dedup=options.get("dedup", job.reuse is not None),
+        cache=options.get("cache", job.reuse.cache_path or False if job.reuse else False),
+        max_cost_usd=options.get("max_cost_usd"),
+        prices=options.get("prices"),
     )
     retry._merge_into(job)  # its results are every row of job's, the retried ones replaced
     return retry

@@ -41,6 +41,8 @@ class EncodedShard:
     stop_row: int
     encoded: EncodedRequests
     spec: RequestSpec
+    #: Requests of the shard answered without sending (dedup, cache): see frame/dedup.py.
+    reused: int = 0
 
     @property
     def requests(self) -> int:
@@ -70,15 +72,22 @@ def split_part(part: EncodedPart, count: int) -> tuple[EncodedPart, EncodedPart]
             part.skipped_ids.take(pa.array(skipped, pa.int64())),
             part.skipped_rows[skipped],
             part.separated,
+            None if part.keys is None else part.keys[lo:hi],
         )
 
     return piece(0, count, keep), piece(count, len(part), rest)
 
 
 def iter_shards(
-    spec: RequestSpec, source: Source, max_requests: int, *, batch_rows: int = BATCH_ROWS
+    spec: RequestSpec,
+    source: Source,
+    max_requests: int,
+    *,
+    batch_rows: int = BATCH_ROWS,
+    with_keys: bool = False,
 ) -> Iterator[EncodedShard]:
-    """Encode ``source`` and yield its shards in order, each as soon as it is complete.
+    """Encode ``source`` and yield its shards in order, each as soon as it is complete
+    (``with_keys``: with each request's dedup key, for :mod:`batchframe.frame.dedup`).
 
     A source that can only be read once (a RecordBatchReader) has its ID column checked for
     repeats shard by shard, against every shard before it.
@@ -90,7 +99,7 @@ def iter_shards(
     trailing: list[EncodedPart] = []  # rows skipped after a full shard's last request
     count, first_row, index, next_row, full = 0, 0, 1, 0, False
     head: EncodedPart | None = None
-    for part in encode_source(spec, source, batch_rows=batch_rows):
+    for part in encode_source(spec, source, batch_rows=batch_rows, with_keys=with_keys):
         next_row = _end_row(part, next_row)
         while True:
             if full:

@@ -26,6 +26,9 @@ from batchframe._config import DEFAULT_MAX_BATCH_REQUESTS, MAX_REQUEST_BYTES, Ch
 from batchframe._hints import NEW_NAME, arg, say
 from batchframe.client import Client
 from batchframe.errors import ManifestConflictError
+from batchframe.frame.cache import ResultCache, open_cache
+from batchframe.frame.dedup import PlanFiles, Planner
+from batchframe.frame.estimate import check_cap, refuse_over_cap, spend_estimate, text_bytes
 from batchframe.frame.heap import release_freed_memory
 from batchframe.frame.identity import (
     ServerBatches,
@@ -36,6 +39,7 @@ from batchframe.frame.identity import (
 )
 from batchframe.frame.manifest import Manifest, ManifestStore, ShardRecord
 from batchframe.frame.reading import Shard
+from batchframe.frame.reuse import Reuse
 from batchframe.frame.shard_upload import ShardUpload, UploadBar
 from batchframe.frame.shards import EncodedShard, iter_shards
 from batchframe.frame.sources import Source, as_source
@@ -109,6 +113,10 @@ def submit(
     calls_per_30s: float | None = None,
     concurrency: int | None = None,
     manifest_dir: str | os.PathLike[str] | None = None,
+    dedup: bool = True,
+    cache: Any = None,
+    max_cost_usd: float | None = None,
+    prices: Any = None,
     **params: Any,
 ) -> Job:
     """Submit one request per input row and return the :class:`~batchframe.Job`.
@@ -123,6 +131,13 @@ def submit(
     only what is missing; the same name with a different input raises
     :class:`~batchframe.ManifestConflictError`. Returns once every request is added;
     ``job.wait()`` follows the batches.
+
+    ``dedup`` (default on): identical request bodies are sent once and every row gets the
+    answer (``origin="duplicate"``). ``cache``: ``None`` the default result cache, ``False``
+    off, a path that file; requests it holds an answer for are not sent (``origin="cache"``).
+    ``max_cost_usd``: refuse with :class:`~batchframe.CostLimitError`, before any batch is
+    created, when :func:`~batchframe.estimate`'s ``cost_usd`` is above it (``prices=`` as for
+    ``estimate``, needed when the server's price list does not know the model).
 
     >>> job = bf.submit(df, template="Sentiment of: {review}", model="grok-4.3")  # doctest: +SKIP
     >>> job.wait(); out = job.results()                                          # doctest: +SKIP
@@ -146,7 +161,19 @@ def submit(
         progress,
         DEFAULT_MAX_BATCH_REQUESTS if max_batch_requests is None else max_batch_requests,
     )
-    return submit_spec(data, spec, send, name=name, client=client, manifest_dir=manifest_dir)
+    check_cap(max_cost_usd)
+    return submit_spec(
+        data,
+        spec,
+        send,
+        name=name,
+        client=client,
+        manifest_dir=manifest_dir,
+        dedup=dedup,
+        cache=cache,
+        max_cost_usd=max_cost_usd,
+        prices=prices,
+    )
 
 
 def submit_spec(
@@ -157,6 +184,10 @@ def submit_spec(
     name: str | None = None,
     client: Client | None = None,
     manifest_dir: str | os.PathLike[str] | None = None,
+    dedup: bool = True,
+    cache: Any = None,
+    max_cost_usd: float | None = None,
+    prices: Any = None,
 ) -> Job:
     """:func:`submit` with the spec and the sending options already built."""
     from batchframe.frame.job import Job
@@ -172,20 +203,35 @@ def submit_spec(
     spec.check_columns(source.column_names)
     if source.num_rows == 0:
         raise ValueError("Nothing to submit: the input has no rows.")
+    check_cap(max_cost_usd)
+    if not isinstance(dedup, bool):
+        raise ValueError(f"dedup must be True or False, got {dedup!r}")
+    if max_cost_usd is not None and not source.rereadable:
+        raise ValueError(
+            "max_cost_usd needs an input it can read twice (estimate, then send), not a "
+            "RecordBatchReader; pass a Table, a frame or files"
+        )
     source.check_ids(spec.id_column)
-    shards = iter_shards(spec, source, send.max_batch_requests)
+    shards = iter_shards(spec, source, send.max_batch_requests, with_keys=dedup)
     first = next(shards)
     if first.requests == 0:
         raise ValueError(
             "Nothing to submit: the input has no rows"
             + (" left after skipping null prompts." if len(first.encoded.skipped_ids) else ".")
         )
+    result_cache = open_cache(cache)  # a cache that cannot be opened fails before any call
     owns_client = client is None
     active = Client() if client is None else client
     try:
         spec.check_model(active)  # one call per submit, before any batch is created
+        estimate = None
+        if max_cost_usd is not None:
+            estimate = refuse_over_cap(
+                source, spec, active, result_cache, dedup, prices, max_cost_usd, send
+            )
         job_name = name if name is not None else default_job_name(first.fingerprint)
         run = _Run(active, ManifestStore(manifest_dir), job_name, spec, source, send)
+        run.dedup, run.cache = dedup, result_cache
         pending = [first]
         del first  # the run owns the shard now: it is freed once sent (memory is one shard)
         records, kept = run.submit(pending, shards)
@@ -193,9 +239,9 @@ def submit_spec(
         if owns_client:
             active.close()
         raise
-    return Job(
+    job = Job(
         [
-            Shard(r.index, str(r.batch_id), r.name, r.first_row, r.stop_row, r.requests)
+            Shard(r.index, r.batch_id or "", r.name, r.first_row, r.stop_row, r.requests)
             for r in records
         ],
         client=active,
@@ -206,7 +252,12 @@ def submit_spec(
         kept_ids=kept,
         manifest_dir=manifest_dir,
         max_batch_requests=send.max_batch_requests,
+        reuse=run.reuse,
     )
+    if estimate is None and run.sent:  # the wait bar's spend figure: a quick heuristic one
+        estimate = spend_estimate(spec, active, run.sent, run.sent_bytes)
+    job.estimate, job.reused = estimate, run.reused
+    return job
 
 
 class _Run:
@@ -224,6 +275,12 @@ class _Run:
         self.client, self.store, self.name = client, store, name
         self.spec, self.source, self.send = spec, source, send
         self.server = canonical_server_url(client.base_url)
+        self.dedup = False
+        self.cache: ResultCache | None = None
+        self.planner: Planner | None = None
+        self.reuse: Reuse | None = None
+        self.reused = 0
+        self.sent, self.sent_bytes = 0, 0  # requests sent, and their message text in bytes
 
     def submit(
         self, first: list[EncodedShard], rest: Iterator[EncodedShard]
@@ -233,15 +290,18 @@ class _Run:
         kept: dict[int, pa.ChunkedArray] | None = {} if keep_ids else None
         with self.store.lock(self.name, self.server):
             manifest = self._manifest()
+            self._plan_with(manifest)
             server = ServerBatches(self.client)
             with UploadBar(self.source.num_rows, self.send.progress) as bar:
                 shard: EncodedShard | None = first.pop()
                 last = 0
                 while shard is not None:
                     release_freed_memory()  # what encoding the shard no longer uses
+                    ids = shard.ids
+                    shard = self._planned(manifest, shard)
                     self._shard(manifest, shard, server, bar)
                     if kept is not None:
-                        kept[shard.index] = shard.ids
+                        kept[shard.index] = ids
                     last = shard.index
                     shard = None  # sent: drop it before the next one is encoded
                     release_freed_memory()
@@ -284,6 +344,27 @@ class _Run:
         manifest.base_url = self.client.base_url
         return manifest
 
+    def _plan_with(self, manifest: Manifest) -> None:
+        """Dedup and cache settings: this submit's for a new job; a resumed job keeps the ones
+        its shards were planned with (their plans decide what is sent, whatever is passed now)."""
+        if not manifest.shards:
+            manifest.planned = self.dedup or self.cache is not None
+            manifest.cache = None if self.cache is None else str(self.cache.path)
+        if not manifest.planned:
+            return
+        cache = self.cache
+        if manifest.cache != (None if cache is None else str(cache.path)):
+            cache = None if manifest.cache is None else ResultCache(manifest.cache)
+        files = PlanFiles(self.store.path(self.name, self.server))
+        self.planner = Planner(files, dedup=self.dedup, cache=cache, server=self.server)
+        self.reuse = Reuse(files, manifest.cache, self.server, self.send.max_batch_requests)
+
+    def _planned(self, manifest: Manifest, shard: EncodedShard) -> EncodedShard:
+        if self.planner is None:
+            return shard
+        record = manifest.shard(shard.index)
+        return self.planner.apply(None if record is None else record.fingerprint, shard)
+
     def _shard(
         self, manifest: Manifest, shard: EncodedShard, server: ServerBatches, bar: UploadBar
     ) -> None:
@@ -322,6 +403,15 @@ class _Run:
                     f" to submit this one as a new job, or delete {path} to forget the old one.",
                 )
             )
+        bar.update(shard.reused)  # answered by dedup or the cache: never uploaded
+        self.reused += shard.reused
+        if shard.requests:
+            self.sent += shard.requests
+            self.sent_bytes += int(text_bytes(shard, self.spec).sum())
+        if shard.requests == 0 and record.batch_id is None:
+            record.upload_complete = True  # nothing to send: no batch at all
+            self.store.write(manifest)
+            return
         claim = claim_batch(self.client, self.store, manifest, record, shard.ids, server)
         self.store.write(manifest)  # the batch ID before any add: a crash from here resumes
         ShardUpload(
