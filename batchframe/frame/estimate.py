@@ -157,14 +157,18 @@ class Estimate:
 
     def __str__(self) -> str:
         cost = "unknown" if self.cost_usd is None else usd(self.cost_usd)
-        top = "unbounded" if self.cost_usd_max is None else usd(self.cost_usd_max)
+        top = (
+            "no upper bound (the answers have no max_tokens)"
+            if self.cost_usd_max is None
+            else f"{usd(self.cost_usd_max)} at most"
+        )
         lines = [
             f"{self.requests:,} requests to send of {self.rows:,} rows ({self.duplicates:,} "
             f"duplicates, {self.cached:,} cached, {self.skipped:,} skipped); model {self.model}",
             f"prompt tokens {self.prompt_tokens:,} (at most {self.prompt_tokens_max:,}; "
             f"{self.sample_size:,} requests tokenized), completion {self.completion_tokens:,}, "
             f"reasoning {self.reasoning_tokens:,}",
-            f"cost {cost} expected, {top} at most",
+            f"cost {cost} expected, {top}",
         ]
         if self.heuristic:
             lines.append("heuristic: " + ", ".join(self.heuristic))
