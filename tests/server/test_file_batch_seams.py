@@ -5,10 +5,6 @@ parse loses nothing and answers nothing twice after a restart."""
 from __future__ import annotations
 
 import pathlib
-import signal
-import socket
-import subprocess
-import sys
 import time
 from typing import Any
 
@@ -17,7 +13,7 @@ import orjson
 from srv_helpers import assert_error, chat_item, client_for
 
 from batchframe.server import BatchServer
-from batchframe.testing import free_port
+from batchframe.testing import ServeProcess
 
 
 def jsonl(n: int, prefix: str = "r") -> bytes:
@@ -129,48 +125,13 @@ def test_control_step_runs_a_file_batch_created_just_before_it() -> None:
     assert (state["num_success"], state["num_pending"]) == (5000, 0)
 
 
-class _Serve:
-    """``python -m batchframe serve`` on one database file, killable."""
-
-    def __init__(self, db: pathlib.Path, log: pathlib.Path) -> None:
-        self.port = free_port()
-        self.db, self.log = db, log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        args = ["serve", "--port", str(self.port), "--db", str(self.db)]
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "batchframe", *args], stdout=out, stderr=out
-            )
-        deadline = time.monotonic() + 30
-        while True:
-            assert self.proc.poll() is None, self.log.read_text()[-2000:]
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.02)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-
-
 def test_a_server_killed_around_a_file_parse_loses_nothing_and_doubles_nothing(
     tmp_path: pathlib.Path,
 ) -> None:
     """Killed right after the create (the parse of 50,000 lines under way or not yet begun),
     then after the parse with some requests answered: every line is answered once."""
     rows = 50_000
-    server = _Serve(tmp_path / "b.sqlite", tmp_path / "serve.log")
+    server = ServeProcess("--db", str(tmp_path / "b.sqlite"), log=tmp_path / "serve.log")
     server.start()
     headers = {"Authorization": "Bearer k"}
     base = f"http://127.0.0.1:{server.port}"

@@ -4,11 +4,6 @@ unfinished requests run again, and every request is answered exactly once in the
 from __future__ import annotations
 
 import pathlib
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -16,44 +11,9 @@ import pytest
 from stub import StubUpstream
 from upstream_helpers import AUTH, answer, chat, state, submit, wait_done, wait_for
 
-from batchframe.testing import free_port
+from batchframe.testing import ServeProcess
 
 ROWS = 40
-
-
-class ServeProcess:
-    """``python -m batchframe serve`` on a fixed port and database file, killable."""
-
-    def __init__(self, *args: str, log: pathlib.Path) -> None:
-        self.port = free_port()
-        self.args = ["--port", str(self.port), *args]
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "batchframe", "serve", *self.args], stdout=out, stderr=out
-            )
-        deadline = time.monotonic() + 30
-        while True:
-            assert self.proc.poll() is None, self.log.read_text()[-2000:]
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.02)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
 
 
 @pytest.fixture
